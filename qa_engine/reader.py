@@ -1,0 +1,258 @@
+"""Kate's extractive reader: the best answer spans for a question across many passages, in one batched pass.
+
+Stage 2 of 3 (the model) lives here, between `features.encode` and `decoding`. Every (question, chunk)
+pair of every passage goes into batches sorted by length and padded per batch, so short intranet
+passages cost what they are, not 384 tokens each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .decoding import SpanCandidate, candidates_from_chunk, enclosing_sentence, select_spans, top_spans
+from .features import Chunk, effective_max_length, encode
+from .model_store import load_qa_model
+from .types import Answer, Passage, ReaderConfig
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(wanted: str) -> torch.device:
+    if wanted == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(wanted)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {wanted!r} asked for, but no CUDA GPU is available")
+    return device
+
+
+def resolve_precision(wanted: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32. Half precision is used on CUDA only: on a CPU it
+    is usually slower and costs accuracy."""
+    if device.type != "cuda":
+        if wanted in ("fp16", "bf16"):
+            logger.warning("precision %s ignored on %s: running fp32", wanted, device)
+        return None
+    if wanted == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[wanted]
+
+
+class Reader:
+    """Answers a question from passages. Load once (`warm_up`), then call `answer` from any thread."""
+
+    def __init__(
+        self, config: ReaderConfig, model: torch.nn.Module | None = None, tokenizer: object = None
+    ) -> None:
+        if config.max_answer_tokens < 1 or config.batch_size < 1 or config.stride < 0:
+            raise ValueError("max_answer_tokens and batch_size must be >= 1, stride >= 0")
+        self.config = config
+        self._model = model
+        self._tokenizer = tokenizer
+        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        self.device = resolve_device(config.device)
+        self.autocast_dtype = resolve_precision(config.precision, self.device)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        if model is not None:
+            self._prepare(model)
+
+    # -- loading -------------------------------------------------------------------------------------------
+    def _prepare(self, model: torch.nn.Module) -> None:
+        model.eval()
+        model.to(self.device)
+        self._model = model
+
+    def _ensure_loaded(self) -> None:
+        if self._model is None or self._tokenizer is None:
+            model, tokenizer = load_qa_model(self.config.model, self.config.models_dir, **self.config.extra)
+            self._tokenizer = tokenizer
+            self._prepare(model)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        self._ensure_loaded()
+        return self._model
+
+    @property
+    def tokenizer(self) -> object:
+        self._ensure_loaded()
+        return self._tokenizer
+
+    @property
+    def max_length(self) -> int:
+        return effective_max_length(self.tokenizer, self.model.config, self.config.max_length)
+
+    def warm_up(self) -> None:
+        """Load the model and run one small pass, so the first employee does not pay for it."""
+        self.answer("warm up?", [Passage("Kate is warming up.")], top_k=1)
+
+    # -- answering -----------------------------------------------------------------------------------------
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        *,
+        top_k: int = 3,
+        min_score: float | None = None,
+        no_answer: bool = False,
+    ) -> list[Answer]:
+        """The `top_k` best spans across all passages, best first.
+
+        `min_score` drops weaker spans. With `no_answer`, the list also holds one no-answer verdict
+        (`Answer.is_no_answer`), ranked by its score among the spans: when it comes first, the model
+        thinks none of the passages answers the question.
+        """
+        return self.answer_many(
+            [(question, passages)], top_k=top_k, min_score=min_score, no_answer=no_answer
+        )[0]
+
+    def answer_many(
+        self,
+        requests: Sequence[tuple[str, Sequence[Passage]]],
+        *,
+        top_k: int = 3,
+        min_score: float | None = None,
+        no_answer: bool = False,
+    ) -> list[list[Answer]]:
+        """`answer` for several questions at once: all their chunks share the same batches (evaluation,
+        or a service gathering concurrent requests)."""
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        questions = [q for q, _ in requests]
+        passage_lists = [list(ps) for _, ps in requests]
+        chunks = encode(
+            self.tokenizer,
+            questions,
+            passage_lists,
+            max_length=self.max_length,
+            stride=self.config.stride,
+            max_question_tokens=self.config.max_question_tokens,
+        )
+        if len(chunks) > self.config.max_chunks:
+            logger.warning(
+                "%d chunks for one call, reading the first %d", len(chunks), self.config.max_chunks
+            )
+            chunks = chunks[: self.config.max_chunks]
+        candidates, nulls = self._score_chunks(chunks, passage_lists)
+        results = []
+        for r, passages in enumerate(passage_lists):
+            texts = [p.text for p in passages]
+            chosen = select_spans(candidates[r], texts, top_k)
+            answers = [self._to_answer(c, passages[c.passage]) for c in chosen]
+            if min_score is not None:
+                answers = [a for a in answers if a.score >= min_score]
+            if no_answer and nulls[r]:
+                # As in SQuAD 2.0 post-processing: the no-answer score of an example is the lowest
+                # null score over its chunks (here, over every chunk of every passage).
+                verdict = Answer(text="", score=min(nulls[r]), passage=None, no_answer_score=min(nulls[r]))
+                answers.append(verdict)
+                answers.sort(key=lambda a: a.score, reverse=True)
+            results.append(answers)
+        return results
+
+    @staticmethod
+    def _to_answer(cand: SpanCandidate, passage: Passage) -> Answer:
+        s_start, s_end = enclosing_sentence(passage.text, cand.start, cand.end)
+        s_start, s_end = min(s_start, cand.start), max(s_end, cand.end)
+        return Answer(
+            text=passage.text[cand.start : cand.end],
+            score=cand.score,
+            passage=passage,
+            start=cand.start,
+            end=cand.end,
+            sentence=passage.text[s_start:s_end],
+            sentence_start=s_start,
+            no_answer_score=cand.null_score,
+        )
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def _batches(self, chunks: list[Chunk]) -> list[list[Chunk]]:
+        """Longest first, so padding is small and an out-of-memory error shows on the first batch.
+
+        A batch closes at `batch_size` chunks or `max_batch_tokens` padded tokens: on a CPU the forward
+        pass is compute-bound and bigger batches only spill the caches (about 2k tokens is best on the
+        2-core test machine), while a GPU wants batches as large as its memory allows.
+        """
+        budget = self.config.max_batch_tokens or (65_536 if self.device.type == "cuda" else 2_048)
+        ordered = sorted(chunks, key=len, reverse=True)
+        batches: list[list[Chunk]] = []
+        for chunk in ordered:
+            current = batches[-1] if batches else None
+            if (
+                current
+                and len(current) < self.config.batch_size
+                and len(current[0]) * (len(current) + 1) <= budget
+            ):
+                current.append(chunk)
+            else:
+                batches.append([chunk])
+        return batches
+
+    def _score_chunks(
+        self, chunks: list[Chunk], passage_lists: list[list[Passage]]
+    ) -> tuple[list[list[SpanCandidate]], list[list[float]]]:
+        """Run the model over all chunks (longest first, padded per batch) and decode each chunk's spans."""
+        candidates: list[list[SpanCandidate]] = [[] for _ in passage_lists]
+        nulls: list[list[float]] = [[] for _ in passage_lists]
+        if not chunks:
+            return candidates, nulls
+        model, cfg = self.model, self.config
+        pad_id = self.tokenizer.pad_token_id or 0
+        pin = self.device.type == "cuda"
+        with self._lock, torch.inference_mode():
+            for batch in self._batches(chunks):
+                width = len(batch[0])
+                ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+                mask = np.zeros((len(batch), width), dtype=np.int64)
+                context = np.zeros((len(batch), width), dtype=bool)
+                types = (
+                    np.zeros((len(batch), width), dtype=np.int64)
+                    if batch[0].token_type_ids is not None
+                    else None
+                )
+                for row, chunk in enumerate(batch):
+                    n = len(chunk)
+                    ids[row, :n], mask[row, :n], context[row, :n] = chunk.input_ids, 1, chunk.context
+                    if types is not None:
+                        types[row, :n] = chunk.token_type_ids
+                inputs = {"input_ids": ids, "attention_mask": mask}
+                if types is not None:
+                    inputs["token_type_ids"] = types
+                tensors = {}
+                for k, v in inputs.items():
+                    t = torch.from_numpy(v)
+                    tensors[k] = (t.pin_memory() if pin else t).to(self.device, non_blocking=pin)
+                with self._autocast():
+                    out = model(**tensors)
+                start, end = out.start_logits.float(), out.end_logits.float()
+                ctx = torch.from_numpy(context).to(self.device)
+                scores, starts, ends = top_spans(start, end, ctx, cfg.max_answer_tokens, cfg.n_best_per_chunk)
+                null = (start[:, 0] + end[:, 0]).cpu().numpy()
+                scores, starts, ends = scores.cpu().numpy(), starts.cpu().numpy(), ends.cpu().numpy()
+                for row, chunk in enumerate(batch):
+                    text = passage_lists[chunk.request][chunk.passage].text
+                    candidates[chunk.request].extend(
+                        candidates_from_chunk(
+                            text,
+                            chunk.offsets,
+                            scores[row],
+                            starts[row],
+                            ends[row],
+                            request=chunk.request,
+                            passage=chunk.passage,
+                            null_score=float(null[row]),
+                        )
+                    )
+                    nulls[chunk.request].append(float(null[row]))
+        return candidates, nulls

@@ -1,0 +1,70 @@
+"""The reader's records: what goes in (passages) and what comes out (answers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of a page the reader may answer from.
+
+    `id` only has to be unique within one call; `url` and `title` travel with every answer so the user
+    can be shown the source. `language` is optional (the reader is multilingual and does not need it).
+    """
+
+    text: str
+    url: str = ""
+    title: str = ""
+    id: str = ""
+    language: str | None = None
+    section: str = ""  # heading path on the page ("Leave > Annual leave"), for display
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer span, or the "no answer" verdict (`passage is None`, empty text).
+
+    `score` is the sum of the start and end logits of the span. It is not normalised per chunk, so
+    scores of one model are comparable across chunks, passages and pages: that is what lets Kate pick
+    the best span across all intranet pages. `no_answer_score` is the [CLS] (null) score of the chunk
+    the span came from; `score - no_answer_score` is the margin a threshold can be put on.
+    `start`/`end` are character offsets into `passage.text`, so `passage.text[start:end] == text`.
+    `sentence` is the sentence (or list item / line) that encloses the span, for display.
+    """
+
+    text: str
+    score: float
+    passage: Passage | None
+    start: int = 0
+    end: int = 0
+    sentence: str = ""
+    sentence_start: int = 0
+    no_answer_score: float = float("-inf")
+
+    @property
+    def is_no_answer(self) -> bool:
+        return self.passage is None
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """How the reader tokenises, batches and decodes. Defaults follow the SQuAD recipe
+    (384 tokens, 128 overlapping, answers up to 30 tokens)."""
+
+    model: str
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto | fp32 | fp16 | bf16 (fp16/bf16 only on CUDA)
+    batch_size: int = 64  # at most this many chunks per forward pass...
+    max_batch_tokens: int | None = (
+        None  # ...and at most this many (padded) tokens; None: 2048 on CPU, 65536 on GPU
+    )
+    max_length: int = 384  # tokens per chunk, question included
+    stride: int = 128  # tokens shared by consecutive chunks of one passage
+    max_question_tokens: int = 64  # longer questions are cut, so the passage always gets room
+    max_answer_tokens: int = 30
+    n_best_per_chunk: int = 20  # span candidates kept per chunk before merging across chunks
+    max_chunks: int = 20_000  # bound on work for one call; extra chunks are dropped with a warning
+    num_threads: int | None = None  # torch intra-op threads on CPU; None keeps torch's default
+    models_dir: str | None = None  # where `offline:<name>` models are built (KATE_HOME/models)
+    extra: dict = field(default_factory=dict)  # from_pretrained keyword arguments (revision, token...)
