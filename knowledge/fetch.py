@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 from charset_normalizer import from_bytes
+from charset_normalizer.utils import is_multi_byte_encoding
 
 TEXT_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text"}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
@@ -61,9 +62,31 @@ def decode_body(body: bytes, declared: str | None) -> tuple[str, str]:
             continue
     if body.startswith(b"\xef\xbb\xbf"):
         return body[3:].decode("utf-8", "replace"), "utf-8"
-    best = from_bytes(body).best()
-    if best is None:
+    try:
+        return body.decode("utf-8"), "utf-8"  # strict: legacy encodings almost never decode as valid UTF-8
+    except UnicodeDecodeError:
+        pass
+    return _detect(body)
+
+
+def _detect(body: bytes) -> tuple[str, str]:
+    """Undeclared legacy encoding. Detection ranks the candidates; when Western European windows-1252 ties
+    with the best one, or detection has no language evidence at all (short pages), windows-1252 wins, as
+    it does in browsers (WHATWG's default for unlabeled Western pages)."""
+    matches = list(from_bytes(body))
+    if not matches:
         return body.decode("utf-8", "replace"), "utf-8"
+    best = matches[0]
+    if is_multi_byte_encoding(best.encoding):  # CJK encodings are unambiguous once they decode cleanly
+        return str(best), best.encoding
+    tied = [
+        m for m in matches if abs(m.chaos - best.chaos) < 0.01 and abs(m.coherence - best.coherence) < 0.01
+    ]
+    if any("cp1252" in m.could_be_from_charset for m in tied) or best.coherence == 0:
+        try:
+            return body.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass
     return str(best), best.encoding
 
 

@@ -1,0 +1,220 @@
+"""The `kate` console script, run as a user runs it (subprocess, real files, real local HTTP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from servers import FixtureServer, demo_file
+from tiny_models import random_model, small_vocab_tokenizer, wired_model, xlmr_tokenizer
+
+KATE = str(Path(sys.executable).parent / "kate")
+SHARED_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
+
+
+def kate(
+    *args: str, home: Path, extra_env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KATE_HOME": str(home), "HF_HUB_OFFLINE": "1", **(extra_env or {})}
+    return subprocess.run(
+        [KATE, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def wired_dir(tmp_path_factory):
+    """A model folder whose answer is always the span 'alpha ... gamma'."""
+    tok = small_vocab_tokenizer("w1 w2 w3 alpha beta gamma where is it what who")
+    model = wired_model(len(tok), {tok.convert_tokens_to_ids("alpha")}, {tok.convert_tokens_to_ids("gamma")})
+    folder = tmp_path_factory.mktemp("wired")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def random_xlmr_dir(tmp_path_factory):
+    """A tiny random multilingual model (real XLM-R tokenizer): fast, answers are arbitrary spans."""
+    folder = tmp_path_factory.mktemp("random-xlmr")
+    tok = xlmr_tokenizer(folder)
+    random_model(len(tok), layers=1, seed=5).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def squad_file(path: Path, items: list[tuple[str, str, str]]) -> Path:
+    paragraphs = [
+        {
+            "context": c,
+            "qas": [{"id": str(i), "question": q, "answers": [{"text": a, "answer_start": c.find(a)}]}],
+        }
+        for i, (c, q, a) in enumerate(items)
+    ]
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return path
+
+
+def test_eval_json_scores_are_exact(tmp_path, wired_dir):
+    en = squad_file(
+        tmp_path / "toy.en.dev.json",
+        [
+            ("w1 alpha beta gamma w2", "what is it", "alpha beta gamma"),  # EM 1
+            ("w3 alpha w1 gamma", "who", "w3"),  # predicted 'alpha w1 gamma': EM 0, F1 0
+        ],
+    )
+    other = squad_file(tmp_path / "toy2.en.dev.json", [("alpha beta gamma", "where", "beta gamma")])
+    result = kate(
+        "qa",
+        "eval",
+        "--model",
+        str(wired_dir),
+        "--data",
+        str(en),
+        "--data",
+        str(other),
+        "--json",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert scores[str(en)] == {"exact_match": 50.0, "f1": 50.0, "n": 2}
+    assert scores[str(other)] == {"exact_match": 0.0, "f1": 80.0, "n": 1}  # P 2/3, R 1
+
+
+def test_eval_runs_on_every_dev_file(tmp_path, random_xlmr_dir):
+    files = sorted(SHARED_DEV.glob("*.json"))
+    if not files:
+        pytest.skip("../shared/data/qa/dev is not beside this checkout")
+    args = [a for f in files for a in ("--data", str(f))]
+    result = kate(
+        "qa", "eval", "--model", str(random_xlmr_dir), *args, "--limit", "3", "--json", home=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert len(scores) == len(files) == 23
+    assert all(s["n"] == 3 and 0 <= s["f1"] <= 100 for s in scores.values())
+    table = kate(
+        "qa",
+        "eval",
+        "--model",
+        str(random_xlmr_dir),
+        "--data",
+        str(files[0]),
+        "--limit",
+        "2",
+        "--no-progress",
+        home=tmp_path,
+    )
+    assert files[0].name in table.stdout and "EM" in table.stdout
+
+
+def test_ask_reads_urls_and_files_and_reports_bad_ones(tmp_path, random_xlmr_dir):
+    with FixtureServer() as server:
+        good, missing = server.url("/site/en/leave.html"), server.url("/missing")
+        result = kate(
+            "ask",
+            "How many days of leave?",
+            "--url",
+            good,
+            "--url",
+            missing,
+            "--file",
+            str(demo_file("fr/teletravail.html")),
+            "--model",
+            str(random_xlmr_dir),
+            "--json",
+            "--top-k",
+            "4",
+            home=tmp_path,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "skipped" in result.stderr and "HTTP 404" in result.stderr
+    out = json.loads(result.stdout)
+    assert 1 <= len(out["answers"]) <= 4 and set(out["timings_s"]) == {"fetch+parse", "read"}
+    pages = {good: None, demo_file("fr/teletravail.html").resolve().as_uri(): None}
+    for answer in out["answers"]:
+        assert answer["url"] in pages
+        assert answer["text"] in answer["sentence"]
+
+
+def test_ask_without_sources_or_with_dead_ones_fails_clearly(tmp_path, random_xlmr_dir):
+    result = kate("ask", "question?", home=tmp_path)
+    assert result.returncode == 2 and "--url or --file" in result.stderr
+    result = kate(
+        "ask", "question?", "--url", "http://127.0.0.1:9/x", "--model", str(random_xlmr_dir), home=tmp_path
+    )
+    assert result.returncode == 1 and "none of the pages could be read" in result.stderr
+
+
+def test_bad_settings_are_reported_by_name(tmp_path):
+    result = kate("settings", home=tmp_path, extra_env={"KATE_BATCH_SIZE": "lots"})
+    assert result.returncode == 2 and "KATE_BATCH_SIZE must be an integer" in result.stderr
+    result = kate("settings", home=tmp_path, extra_env={"KATE_DEVICE": "tpu"})
+    assert result.returncode == 2 and "KATE_DEVICE" in result.stderr
+    result = kate("ask", "q?", "--file", "x.html", home=tmp_path, extra_env={"KATE_QA_MODEL": "./nowhere"})
+    assert result.returncode == 1
+
+
+def test_bench_reader_writes_its_section(tmp_path, random_xlmr_dir):
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Kate benchmarks\n\n<!-- bench:other -->\nkept\n<!-- /bench:other -->\n")
+    result = kate(
+        "bench",
+        "reader",
+        "--quick",
+        "--repeats",
+        "1",
+        "--output",
+        str(output),
+        "--model",
+        str(random_xlmr_dir),
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    assert "kept" in text and "## Reader: batched vs naive loop" in text
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| demo intranet") or line.startswith("| QA dev")
+    ]
+    assert rows and all(line.rstrip().endswith("x** |") for line in rows)
+    kate(
+        "bench",
+        "reader",
+        "--quick",
+        "--repeats",
+        "1",
+        "--output",
+        str(output),
+        "--model",
+        str(random_xlmr_dir),
+        home=tmp_path,
+    )
+    assert output.read_text().count("## Reader: batched vs naive loop") == 1  # rewritten, not appended
+
+
+def test_offline_default_model_end_to_end(tmp_path):
+    """The product path with no model argument: build the offline model, then answer from the demo pages."""
+    build = kate("qa", "build-model", home=tmp_path)
+    assert build.returncode == 0, build.stderr
+    assert Path(build.stdout.strip()) == tmp_path / "models" / "multilingual-e5-small"
+    result = kate(
+        "ask",
+        "Combien de jours de télétravail ?",
+        "--file",
+        str(demo_file("fr/teletravail.html")),
+        "--json",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)["answers"]
+    page = demo_file("fr/teletravail.html").read_text()
+    assert answers and all(a["text"] in a["sentence"] and a["sentence"][:20] in page for a in answers)
+    up = kate("up", home=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.count("Q: ") == 3 and "source:" in up.stdout
