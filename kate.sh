@@ -29,6 +29,14 @@ find_python() {
     return 1
 }
 
+# pip's own errors still show; only the notices about absent mirror folders some machines configure are dropped.
+pip_install() {
+    local rc=0
+    "$VENV/bin/python" -m pip install --quiet "$@" 2>&1 |
+        { grep -v 'is ignored: it is neither a file nor a directory' || true; } || rc=$?
+    return "$rc"
+}
+
 setup_fingerprint() { cat pyproject.toml kate.sh | sha256sum | cut -d' ' -f1; }
 
 ensure_venv() {
@@ -42,9 +50,9 @@ ensure_venv() {
     fi
     say "installing Kate and its dependencies into .venv (first run takes a few minutes)"
     # torch first and pinned: an unpinned resolution would fetch the CUDA build (gigabytes).
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
-    "$VENV/bin/python" -m pip install --quiet -e ".[offline,dev]"
+    pip_install --upgrade pip
+    pip_install "torch==2.13.0"
+    pip_install -e ".[offline,dev]"
     echo "$want" >"$STAMP"
     say ".venv ready"
 }

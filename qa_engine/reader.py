@@ -56,10 +56,11 @@ class Reader:
         self._model = model
         self._tokenizer = tokenizer
         self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        self._load_lock = threading.Lock()  # concurrent first calls load the model once
         self.device = resolve_device(config.device)
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         if config.num_threads:
-            torch.set_num_threads(config.num_threads)
+            torch.set_num_threads(config.num_threads)  # process-wide: the reader is the process's main work
         if model is not None:
             self._prepare(model)
 
@@ -70,10 +71,15 @@ class Reader:
         self._model = model
 
     def _ensure_loaded(self) -> None:
-        if self._model is None or self._tokenizer is None:
-            model, tokenizer = load_qa_model(self.config.model, self.config.models_dir, **self.config.extra)
-            self._tokenizer = tokenizer
-            self._prepare(model)
+        if self._model is not None and self._tokenizer is not None:
+            return
+        with self._load_lock:
+            if self._model is None or self._tokenizer is None:
+                model, tokenizer = load_qa_model(
+                    self.config.model, self.config.models_dir, **self.config.extra
+                )
+                self._tokenizer = tokenizer
+                self._prepare(model)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -126,6 +132,8 @@ class Reader:
         if top_k < 1:
             raise ValueError("top_k must be >= 1")
         questions = [q for q, _ in requests]
+        if any(not q or not q.strip() for q in questions):
+            raise ValueError("the question is empty")
         passage_lists = [list(ps) for _, ps in requests]
         chunks = encode(
             self.tokenizer,

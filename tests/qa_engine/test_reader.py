@@ -141,6 +141,8 @@ def test_bad_input_is_refused_or_bounded(small_tok):
     reader = reader_for(random_model(len(small_tok)), small_tok, max_length=32, stride=8, max_chunks=5)
     with pytest.raises(ValueError, match="empty"):
         reader.answer("   ", [Passage("alpha beta")])
+    with pytest.raises(ValueError, match="empty"):
+        reader.answer("", [])
     assert reader.answer("what", []) == []
     assert reader.answer("what", [Passage(""), Passage("  \n ")]) == []
     long_question = "what is the answer " * 2500  # 10k characters: cut, not an error
