@@ -203,6 +203,46 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.train import TrainConfig, train
+
+    spec = args.model or settings.qa_model
+    ensure_model(settings, spec)
+    samples = {}
+    for item in args.sample or []:
+        name, _, count = item.rpartition("=")
+        if not name or not count.isdigit():
+            print(f"kate qa train: --sample wants FILE=N, got {item!r}", file=sys.stderr)
+            return 2
+        samples[name] = int(count)
+    cfg = TrainConfig(
+        model=spec,
+        train_files=args.data,
+        output_dir=args.output,
+        mode=args.mode,
+        dev_files=args.dev or [],
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        dropout=args.dropout,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        dev_limit=args.dev_limit,
+        samples=samples,
+        cross_lingual=args.cross_lingual,
+        freeze_word_embeddings=args.freeze_embeddings,
+        seed=args.seed,
+        max_length=args.max_length,
+        stride=settings.stride,
+        max_steps=args.max_steps,
+        device=settings.device,
+        models_dir=str(settings.models_dir),
+    )
+    summary = train(cfg, progress=not args.no_progress)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from .bench import bench_reader
 
@@ -254,6 +294,28 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_eval)
+
+    tr = qa.add_parser("train", help="fine-tune a QA model on SQuAD-format files")
+    tr.add_argument("--model", help="starting checkpoint (default: KATE_QA_MODEL)")
+    tr.add_argument("--data", action="append", required=True, help="training file (repeatable)")
+    tr.add_argument("--dev", action="append", help="dev file for the validated mode (repeatable)")
+    tr.add_argument("--output", required=True, help="folder for the trained model and its checkpoints")
+    tr.add_argument("--mode", choices=("fixed", "validated"), default="fixed")
+    tr.add_argument("--epochs", type=float, default=3.0)
+    tr.add_argument("--lr", type=float, default=5e-5)
+    tr.add_argument("--batch-size", type=int, default=8)
+    tr.add_argument("--dropout", type=float, default=0.1)
+    tr.add_argument("--eval-every", type=int, default=200, help="validated mode: steps between evaluations")
+    tr.add_argument("--patience", type=int, default=10)
+    tr.add_argument("--dev-limit", type=int, help="questions per dev file when validating")
+    tr.add_argument("--sample", action="append", help="FILE=N: keep N random examples of that file")
+    tr.add_argument("--cross-lingual", action="store_true", help="add parallel question/context pairs")
+    tr.add_argument("--freeze-embeddings", action="store_true", help="freeze the word embeddings (CPU)")
+    tr.add_argument("--max-length", type=int, default=384)
+    tr.add_argument("--max-steps", type=int)
+    tr.add_argument("--seed", type=int, default=42)
+    tr.add_argument("--no-progress", action="store_true")
+    tr.set_defaults(func=cmd_train)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     br = bench.add_parser("reader", help="batched reader vs a naive one-chunk-per-pass loop")

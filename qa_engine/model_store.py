@@ -64,11 +64,15 @@ def build_offline(spec: str, models_dir: str | Path, *, progress: bool = True, f
     return OFFLINE_BUILDS[name](Path(models_dir) / name, progress=progress, force=force)
 
 
-def load_qa_model(spec: str, models_dir: str | Path | None = None, **kwargs: object) -> tuple:
+def load_qa_model(
+    spec: str, models_dir: str | Path | None = None, model_kwargs: dict | None = None, **kwargs: object
+) -> tuple:
     """Load (model, fast tokenizer) for extractive QA, in eval mode on the CPU.
 
     A checkpoint without a trained QA head (such as the offline base encoder) still loads, with a warning
     and a head initialised from a fixed seed, so results are reproducible from run to run.
+    `kwargs` go to both `from_pretrained` calls (revision, token...), `model_kwargs` to the model's only
+    (config overrides such as dropout).
     """
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
@@ -78,7 +82,7 @@ def load_qa_model(spec: str, models_dir: str | Path | None = None, **kwargs: obj
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(HEAD_INIT_SEED)
             model, info = AutoModelForQuestionAnswering.from_pretrained(
-                location, output_loading_info=True, **kwargs
+                location, output_loading_info=True, **kwargs, **(model_kwargs or {})
             )
     except OSError as exc:
         hint = (

@@ -1,0 +1,194 @@
+"""Training mechanics on tiny models: labels, data mixing, validated mode, exact resume, learning."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_models import random_model, small_vocab_tokenizer
+
+import qa_engine.train as train_module
+from qa_engine import Passage, Reader, ReaderConfig
+from qa_engine.features import encode
+from qa_engine.train import LabelledExample, TrainConfig, cross_lingual_pairs, label_chunk, train
+
+WORDS = [
+    "the",
+    "leave",
+    "policy",
+    "gives",
+    "employees",
+    "paid",
+    "days",
+    "per",
+    "year",
+    "office",
+    "opens",
+    "at",
+    "nine",
+    "remote",
+    "work",
+    "allowed",
+]
+VOCAB = " ".join(WORDS) + " alpha what is answer where who " + " ".join(f"w{i}" for i in range(40))
+
+
+def toy_file(path, n, seed=0, prefix="q"):
+    """Each context hides 'alpha' among filler words; the question asks for it."""
+    rng = random.Random(seed)
+    paragraphs = []
+    for i in range(n):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(6, 20))]
+        pos = rng.randint(0, len(words))
+        words.insert(pos, "alpha")
+        context = " ".join(words)
+        start = len(" ".join(words[:pos])) + (1 if pos else 0)
+        paragraphs.append(
+            {
+                "context": context,
+                "qas": [
+                    {
+                        "id": f"{prefix}{i}",
+                        "question": "what is the answer",
+                        "answers": [{"text": "alpha", "answer_start": start}],
+                    }
+                ],
+            }
+        )
+    path.write_text(json.dumps({"data": [{"title": "toy", "paragraphs": paragraphs}]}))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    tok = small_vocab_tokenizer(VOCAB)
+    random_model(len(tok), layers=2, seed=0, positions=128).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_labels_point_at_the_answer_or_cls():
+    tok = small_vocab_tokenizer(VOCAB)
+    text = " ".join(f"w{i}" for i in range(30)) + " alpha " + " ".join(f"w{i}" for i in range(30))
+    start = text.index("alpha")
+    chunks = encode(
+        tok, ["what is the answer"], [[Passage(text)]], max_length=24, stride=6, max_question_tokens=16
+    )
+    labels = [label_chunk(c, start, start + 5) for c in chunks]
+    inside = [(c, s, e) for c, (s, e) in zip(chunks, labels, strict=True) if s]
+    assert inside and any(lab == (0, 0) for lab in labels)
+    for chunk, s, e in inside:
+        assert (chunk.offsets[s, 0], chunk.offsets[e, 1]) == (start, start + 5)
+
+
+def test_cross_lingual_pairs_swap_questions_between_parallel_files():
+    en = [("1", LabelledExample("How many days?", "Leave is 25 days.", 9, "25 days"))]
+    fr = [("1", LabelledExample("Combien de jours ?", "Le congé est de 25 jours.", 16, "25 jours"))]
+    pairs = cross_lingual_pairs({"en": en, "fr": fr, "x": [("2", en[0][1])]}, 1, random.Random(0))
+    assert {(p.question, p.context) for p in pairs} == {
+        ("Combien de jours ?", "Leave is 25 days."),
+        ("How many days?", "Le congé est de 25 jours."),
+    }
+
+
+def test_training_learns_and_samples(tmp_path, tiny_dir):
+    data = toy_file(tmp_path / "toy.en.train.json", 160)
+    dev = toy_file(tmp_path / "toy.en.dev.json", 30, seed=1, prefix="d")
+    cfg = TrainConfig(
+        model=str(tiny_dir),
+        train_files=[data],
+        output_dir=str(tmp_path / "out"),
+        epochs=6,
+        learning_rate=3e-3,
+        batch_size=16,
+        dropout=0.0,
+        max_length=64,
+        seed=0,
+        warmup=0.0,
+        samples={"toy.en.train.json": 120},
+    )
+    summary = train(cfg, progress=False)
+    assert summary["examples"] == {"toy.en.train.json": 120}
+    assert summary["steps"] == 6 * 8
+    reader = Reader(ReaderConfig(model=str(tmp_path / "out")))
+    before = Reader(ReaderConfig(model=str(tiny_dir)))
+    from qa_engine.evaluate import load_squad, predict, score_predictions
+
+    examples = load_squad(dev)
+    trained = score_predictions(examples, predict(reader, examples), "en").exact_match
+    untrained = score_predictions(examples, predict(before, examples), "en").exact_match
+    assert trained >= 80 and trained > untrained + 40
+
+
+def test_validated_mode_stops_early_and_keeps_the_best(tmp_path, tiny_dir):
+    data = toy_file(tmp_path / "toy.en.train.json", 64)
+    dev = toy_file(tmp_path / "toy.en.dev.json", 10, seed=2, prefix="d")
+    cfg = TrainConfig(
+        model=str(tiny_dir),
+        train_files=[data],
+        output_dir=str(tmp_path / "out"),
+        mode="validated",
+        dev_files=[dev],
+        epochs=50,
+        learning_rate=0.0,
+        batch_size=8,
+        eval_every=2,
+        patience=2,
+        max_length=64,
+    )
+    summary = train(cfg, progress=False)  # lr 0: F1 never improves after the first evaluation
+    assert summary["stopped_early"] and summary["steps"] == 6
+    assert [h["step"] for h in summary["history"]] == [2, 4, 6]
+    assert (tmp_path / "out" / "best" / "config.json").is_file()
+    with pytest.raises(ValueError, match="dev"):
+        train(
+            TrainConfig(
+                model=str(tiny_dir), train_files=[data], output_dir=str(tmp_path / "x"), mode="validated"
+            )
+        )
+
+
+def test_interrupted_training_resumes_exactly(tmp_path, tiny_dir, monkeypatch):
+    data = toy_file(tmp_path / "toy.en.train.json", 48)
+
+    def cfg(out):
+        return TrainConfig(
+            model=str(tiny_dir),
+            train_files=[data],
+            output_dir=str(tmp_path / out),
+            epochs=2,
+            batch_size=8,
+            max_length=64,
+            checkpoint_every=3,
+            learning_rate=1e-3,
+        )
+
+    straight = train(cfg("straight"), progress=False)
+    real_collate, calls = train_module.collate, {"n": 0}
+
+    def failing_collate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt  # the machine stops mid-epoch, after the step-3 checkpoint
+        return real_collate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "collate", failing_collate)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg("resumed"), progress=False)
+    counted = {"n": 0}
+
+    def counting_collate(*args, **kwargs):
+        counted["n"] += 1
+        return real_collate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "collate", counting_collate)
+    resumed = train(cfg("resumed"), progress=False)
+    assert resumed["steps"] == straight["steps"] == 12
+    assert counted["n"] == 9  # it went on from the step-3 checkpoint, it did not start again
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
