@@ -243,6 +243,29 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.shipped import SHIPPED_FILE, export_weights
+
+    base = build_offline("offline:multilingual-e5-small", settings.models_dir, progress=True)
+    summary = export_weights(Path(args.model), base, Path(args.output) if args.output else SHIPPED_FILE)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from .qa_report import run_report
+
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        print(f"kate qa report: {data_dir} is not a folder of SQuAD files", file=sys.stderr)
+        return 2
+    reader = make_reader(settings, args.model)
+    command = "kate qa report" + (f" --model {args.model}" if args.model else "")
+    summary = run_report(reader, data_dir, Path(args.output), command, progress=not args.no_progress)
+    print(json.dumps({"output": args.output, "hr_accuracy": summary["hr_accuracy"]}))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from .bench import bench_reader
 
@@ -316,6 +339,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=42)
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(func=cmd_train)
+
+    ex = qa.add_parser(
+        "export-weights", help="ship a fine-tuned reader: its weights minus word embeddings, fp16"
+    )
+    ex.add_argument("--model", required=True, help="folder of a model trained with --freeze-embeddings")
+    ex.add_argument(
+        "--output", help="weight file (default: qa_engine/weights/kate-reader-e5-small.safetensors)"
+    )
+    ex.set_defaults(func=cmd_export)
+
+    rep = qa.add_parser("report", help="write docs/qa-results.md: every dev table beside published numbers")
+    rep.add_argument("--model")
+    rep.add_argument(
+        "--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/qa/dev")
+    )
+    rep.add_argument("--output", default="docs/qa-results.md")
+    rep.add_argument("--no-progress", action="store_true")
+    rep.set_defaults(func=cmd_report)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     br = bench.add_parser("reader", help="batched reader vs a naive one-chunk-per-pass loop")

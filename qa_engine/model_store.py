@@ -15,13 +15,15 @@ from pathlib import Path
 import torch
 
 from .offline_build import build_offline_base
+from .shipped import build_kate_reader
 
 logger = logging.getLogger(__name__)
 
 OFFLINE_PREFIX = "offline:"
 # name -> builder(target_folder, progress=...) for the models Kate can build without a hub.
 OFFLINE_BUILDS: dict[str, Callable[..., Path]] = {
-    "multilingual-e5-small": build_offline_base,
+    "multilingual-e5-small": build_offline_base,  # the base encoder (untrained QA head)
+    "kate-reader-e5-small": build_kate_reader,  # Kate's fine-tuned reader (base + shipped weights)
 }
 DEFAULT_MODEL = OFFLINE_PREFIX + "multilingual-e5-small"
 HEAD_INIT_SEED = 0  # a checkpoint without a QA head gets a reproducible random one

