@@ -266,6 +266,45 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_curve(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.train import TrainConfig
+
+    from .qa_curve import run_curve
+
+    spec = args.model or settings.qa_model
+    ensure_model(settings, spec)
+    sizes: list[int | None] = []
+    for raw in args.sizes.split(","):
+        raw = raw.strip()
+        if raw != "all" and not raw.isdigit():
+            print(f"kate qa curve: --sizes wants numbers or 'all', got {raw!r}", file=sys.stderr)
+            return 2
+        sizes.append(None if raw == "all" else int(raw))
+    base = TrainConfig(
+        model=spec,
+        train_files=[],
+        output_dir="",
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        freeze_word_embeddings=args.freeze_embeddings,
+        max_length=args.max_length,
+        device=settings.device,
+        models_dir=str(settings.models_dir),
+    )
+    points = run_curve(
+        base,
+        args.target,
+        args.dev,
+        sizes,
+        args.others or [],
+        Path(args.output_dir),
+        progress=not args.no_progress,
+    )
+    print(json.dumps([vars(p) for p in points], indent=2))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from .bench import bench_reader
 
@@ -357,6 +396,21 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--output", default="docs/qa-results.md")
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=cmd_report)
+
+    cu = qa.add_parser("curve", help="learning curve: F1 against target-language training examples (PNG)")
+    cu.add_argument("--model", help="starting checkpoint (default: KATE_QA_MODEL)")
+    cu.add_argument("--target", required=True, help="target-language training file")
+    cu.add_argument("--dev", required=True, help="target-language dev file")
+    cu.add_argument("--others", action="append", help="other languages' training files (repeatable)")
+    cu.add_argument("--sizes", default="0,100,300,1000,all")
+    cu.add_argument("--output-dir", default="docs/qa-runs")
+    cu.add_argument("--epochs", type=float, default=3.0)
+    cu.add_argument("--lr", type=float, default=5e-5)
+    cu.add_argument("--batch-size", type=int, default=8)
+    cu.add_argument("--max-length", type=int, default=384)
+    cu.add_argument("--freeze-embeddings", action="store_true")
+    cu.add_argument("--no-progress", action="store_true")
+    cu.set_defaults(func=cmd_curve)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     br = bench.add_parser("reader", help="batched reader vs a naive one-chunk-per-pass loop")

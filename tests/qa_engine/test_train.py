@@ -192,3 +192,38 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_dir, monkeypatch):
     a = load_file(tmp_path / "straight" / "model.safetensors")
     b = load_file(tmp_path / "resumed" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_learning_curve_points_resume_and_plot(tmp_path, tiny_dir):
+    from kate.qa_curve import run_curve
+
+    target = toy_file(tmp_path / "toy.en.train.json", 80)
+    other = toy_file(tmp_path / "other.en.train.json", 60, seed=3, prefix="o")
+    dev = toy_file(tmp_path / "toy.en.dev.json", 20, seed=4, prefix="d")
+    base = TrainConfig(
+        model=str(tiny_dir),
+        train_files=[],
+        output_dir="",
+        epochs=4,
+        learning_rate=3e-3,
+        batch_size=16,
+        dropout=0.0,
+        warmup=0.0,
+        max_length=64,
+    )
+    out = tmp_path / "curve"
+    points = run_curve(base, target, dev, [0, 80], [other], out, progress=False)
+    keys = {(p.setting, p.target_examples) for p in points}
+    assert keys == {
+        ("target only", 0),
+        ("target only", 80),
+        ("with other languages", 0),
+        ("with other languages", 80),
+    }
+    by_key = {(p.setting, p.target_examples): p.f1 for p in points}
+    assert by_key[("target only", 80)] > by_key[("target only", 0)] + 30
+    assert (out / "learning-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((out / "curve.json").read_text())
+    assert len(saved["points"]) == 4
+    again = run_curve(base, target, dev, [0, 80], [other], out, progress=False)  # all points cached
+    assert [p.f1 for p in again] == [p.f1 for p in points]
