@@ -34,6 +34,7 @@ DROP_TAGS = (
 )
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 BLOCKS = ("p", "li", "tr", "dt", "dd", "pre", "blockquote", "figcaption", "caption")
+ATOMIC = ("li", "tr", "p", "pre")  # blocks whose whole text is one line: nothing inside them is emitted again
 MAX_PASSAGE_CHARS = 1200  # a section longer than this is cut between blocks (the reader chunks further)
 MAX_PASSAGES = 2000  # bound per page
 MAX_BLOCK_CHARS = 20_000
@@ -66,7 +67,8 @@ def _blocks(root: Tag) -> Iterator[tuple[int, str]]:
             if first is node and node.find("td") is None:
                 continue  # header row: folded into the data rows
             yield 0, _row_text(node, header)
-        elif node.name in BLOCKS and node.find_parent(["li", "tr", "p", "pre", "blockquote"]) is None:
+        elif node.name in BLOCKS and node.find_parent(ATOMIC) is None:
+            # A block holding other blocks (a <blockquote> or <dd> of paragraphs) lets them speak instead.
             if node.name == "li" or not node.find(["li", "tr", "p"]):
                 # A list item keeps its nested lists' text inline: it stays one line.
                 yield 0, _clean(node.get_text(" "))[:MAX_BLOCK_CHARS]

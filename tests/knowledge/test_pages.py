@@ -118,3 +118,21 @@ def test_passages_are_bounded():
 )
 def test_undeclared_legacy_encodings_are_detected(text, encoding):
     assert decode_body(text.encode(encoding), None)[0] == text
+
+
+def test_nested_blocks_keep_their_text_once():
+    html = (
+        "<main><h2>Quotes</h2><blockquote><p>First quoted paragraph.</p><p>Second one.</p></blockquote>"
+        "<dl><dt>Term</dt><dd><p>Definition text.</p></dd></dl>"
+        "<ul><li>Item with <ul><li>nested item</li></ul></li></ul></main>"
+    )
+    _, passages = html_to_passages(html)
+    lines = passages[0].text.split("\n")
+    assert lines == [
+        "Quotes",
+        "First quoted paragraph.",
+        "Second one.",
+        "Term",
+        "Definition text.",
+        "Item with nested item",
+    ]
