@@ -165,8 +165,8 @@ def render(results: list[ReaderBench], reader: Reader, command: str) -> str:
         "Each run answers the same three questions (en, fr, ja) from every passage of the set. *Naive* reads "
         "one chunk per forward pass (no padding, per-chunk softmax: transformers' old QA pipeline with its "
         "defaults); *batched* is Kate's reader (all chunks of all passages sorted by length, padded per "
-        "batch, logit scores). Times are medians of alternating runs in one process; the ratio is the "
-        "figure to read, absolute times on a shared CPU are not.",
+        "batch, scores relative to each chunk's null score). Times are medians of alternating runs in one "
+        "process; the ratio is the figure to read, absolute times on a shared CPU are not.",
         "",
         "| page set | passages | chunks | mean tokens/chunk | naive chunks/s | batched chunks/s | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -1,7 +1,8 @@
 """Stage 3 of 3: start/end logits -> answer spans with exact character offsets.
 
-Scores are raw logit sums (start + end), never a per-chunk softmax: a softmax makes every chunk's
-best span look confident, so a weak chunk of an irrelevant page could outrank the right page.
+Spans are ranked by logits relative to their chunk's null ([CLS]) logits, never by a per-chunk softmax: a
+softmax makes every chunk's best span look confident, so a weak chunk of an irrelevant page could
+outrank the right page.
 """
 
 from __future__ import annotations
@@ -121,8 +122,12 @@ class SpanCandidate:
     passage: int
     start: int  # characters
     end: int
-    score: float
-    null_score: float
+    score: float  # start + end logits
+    null_score: float  # [CLS] start + end logits of the chunk
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.null_score
 
 
 def candidates_from_chunk(
@@ -136,13 +141,15 @@ def candidates_from_chunk(
     passage: int,
     null_score: float,
 ) -> list[SpanCandidate]:
-    """Map one chunk's token spans to character spans of the passage text."""
+    """Map one chunk's token spans to character spans of the passage text. A span may not cross a line
+    break: passage lines are headings, list items and table rows, and an answer never runs from one into
+    the next."""
     out = []
     for score, s, e in zip(scores.tolist(), starts.tolist(), ends.tolist(), strict=True):
         if score == float("-inf"):
             break  # topk is sorted: the rest are impossible too
         char_start, char_end = snap_span(text, int(offsets[s, 0]), int(offsets[e, 1]))
-        if char_end > char_start:
+        if char_end > char_start and "\n" not in text[char_start:char_end]:
             out.append(SpanCandidate(request, passage, char_start, char_end, score, null_score))
     return out
 
@@ -152,11 +159,12 @@ def _normalised(text: str) -> str:
 
 
 def select_spans(candidates: list[SpanCandidate], texts: list[str], top_k: int) -> list[SpanCandidate]:
-    """Best-first, skipping spans that overlap or repeat (same text) an already chosen span of the same
-    passage: overlapping chunks and nested n-best spans would otherwise fill the top-k with one answer."""
+    """Best-first by margin over the chunk's null score (comparable across chunks and passages), skipping
+    spans that overlap or repeat (same text) an already chosen span of the same passage: overlapping
+    chunks and nested n-best spans would otherwise fill the top-k with one answer."""
     chosen: list[SpanCandidate] = []
     taken: dict[int, list[tuple[int, int, str]]] = {}
-    for cand in sorted(candidates, key=lambda c: c.score, reverse=True):
+    for cand in sorted(candidates, key=lambda c: c.margin, reverse=True):
         if len(chosen) >= top_k:
             break
         norm = _normalised(texts[cand.passage][cand.start : cand.end])

@@ -157,9 +157,9 @@ class Reader:
             if min_score is not None:
                 answers = [a for a in answers if a.score >= min_score]
             if no_answer and nulls[r]:
-                # As in SQuAD 2.0 post-processing: the no-answer score of an example is the lowest
-                # null score over its chunks (here, over every chunk of every passage).
-                verdict = Answer(text="", score=min(nulls[r]), passage=None, no_answer_score=min(nulls[r]))
+                # Scores are margins over each chunk's null score, so "no answer" sits at 0: it wins
+                # when no span of any chunk beats its own chunk's null (SQuAD 2.0's rule, threshold 0).
+                verdict = Answer(text="", score=0.0, passage=None, no_answer_score=min(nulls[r]))
                 answers.append(verdict)
                 answers.sort(key=lambda a: a.score, reverse=True)
             results.append(answers)
@@ -171,12 +171,13 @@ class Reader:
         s_start, s_end = min(s_start, cand.start), max(s_end, cand.end)
         return Answer(
             text=passage.text[cand.start : cand.end],
-            score=cand.score,
+            score=cand.margin,
             passage=passage,
             start=cand.start,
             end=cand.end,
             sentence=passage.text[s_start:s_end],
             sentence_start=s_start,
+            span_score=cand.score,
             no_answer_score=cand.null_score,
         )
 

@@ -183,3 +183,14 @@ def test_random_model_spans_never_leave_the_context(xlmr):
         assert question not in a.text
         assert a.passage.text[a.sentence_start : a.sentence_start + len(a.sentence)] == a.sentence
         assert a.sentence_start <= a.start and a.end <= a.sentence_start + len(a.sentence)
+
+
+def test_answers_never_cross_a_line_break(small_tok):
+    """Passage lines are headings, list items, rows: a span from a heading into the next line is dropped."""
+    text = "leave policy\nalpha beta gamma"
+    start_id, end_id = small_tok.convert_tokens_to_ids("leave"), small_tok.convert_tokens_to_ids("gamma")
+    reader = reader_for(wired_model(len(small_tok), {start_id}, {end_id}), small_tok)
+    answers = reader.answer("what is the answer", [Passage(text)], top_k=3)
+    assert all("\n" not in a.text for a in answers)
+    best = answers[0]  # the wired "leave ... gamma" span is gone; the best left uses one of its edges
+    assert best.score > 0 and (best.text.startswith("leave") or best.text.endswith("gamma"))
