@@ -146,8 +146,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         print()
     if offline_name(settings.qa_model) == "multilingual-e5-small":
         print(
-            "Note: this is the base encoder with an untrained QA head, so answers are not meaningful yet; "
-            "Kate's fine-tuned reader replaces it as the default once trained (`kate qa train`)."
+            "Note: this is the base encoder with an untrained QA head, so its answers are not meaningful; "
+            "the default reader is offline:kate-reader-e5-small."
         )
     return 0
 

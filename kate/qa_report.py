@@ -220,9 +220,8 @@ def render(
         "|---|---|---|:-:|",
     ]
     for item, text, ok in rows:
-        lines.append(
-            f"| {item.lang} | {item.question} | {text.replace('|', '/')} | {'yes' if ok else 'no'} |"
-        )
+        shown = " ".join(text.split()).replace("|", "/")
+        lines.append(f"| {item.lang} | {item.question} | {shown} | {'yes' if ok else 'no'} |")
     lines.append("")
     lines += _runs_section(runs_dir)
     return "\n".join(lines)

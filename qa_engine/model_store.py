@@ -25,7 +25,7 @@ OFFLINE_BUILDS: dict[str, Callable[..., Path]] = {
     "multilingual-e5-small": build_offline_base,  # the base encoder (untrained QA head)
     "kate-reader-e5-small": build_kate_reader,  # Kate's fine-tuned reader (base + shipped weights)
 }
-DEFAULT_MODEL = OFFLINE_PREFIX + "multilingual-e5-small"
+DEFAULT_MODEL = OFFLINE_PREFIX + "kate-reader-e5-small"  # Kate's own fine-tuned reader
 HEAD_INIT_SEED = 0  # a checkpoint without a QA head gets a reproducible random one
 
 

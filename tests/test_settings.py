@@ -9,7 +9,7 @@ from kate.settings import Settings, SettingsError
 
 def test_defaults_and_reader_config():
     s = Settings.from_env({"KATE_HOME": "/srv/kate"})
-    assert s.qa_model == "offline:multilingual-e5-small"
+    assert s.qa_model == "offline:kate-reader-e5-small"
     assert s.models_dir == Path("/srv/kate/models")
     cfg = s.reader_config()
     assert (cfg.max_length, cfg.stride, cfg.max_answer_tokens, cfg.batch_size) == (384, 128, 30, 64)
