@@ -162,7 +162,7 @@ def test_bad_settings_are_reported_by_name(tmp_path):
 def test_bench_reader_writes_its_section(tmp_path, random_xlmr_dir):
     output = tmp_path / "benchmarks.md"
     output.write_text("# Kate benchmarks\n\n<!-- bench:other -->\nkept\n<!-- /bench:other -->\n")
-    result = kate(
+    args = (
         "bench",
         "reader",
         "--quick",
@@ -172,29 +172,14 @@ def test_bench_reader_writes_its_section(tmp_path, random_xlmr_dir):
         str(output),
         "--model",
         str(random_xlmr_dir),
-        home=tmp_path,
     )
+    result = kate(*args, home=tmp_path)
     assert result.returncode == 0, result.stderr
     text = output.read_text()
     assert "kept" in text and "## Reader: batched vs naive loop" in text
-    rows = [
-        line
-        for line in text.splitlines()
-        if line.startswith("| demo intranet") or line.startswith("| QA dev")
-    ]
+    rows = [line for line in text.splitlines() if line.startswith(("| demo intranet", "| QA dev"))]
     assert rows and all(line.rstrip().endswith("x** |") for line in rows)
-    kate(
-        "bench",
-        "reader",
-        "--quick",
-        "--repeats",
-        "1",
-        "--output",
-        str(output),
-        "--model",
-        str(random_xlmr_dir),
-        home=tmp_path,
-    )
+    assert kate(*args, home=tmp_path).returncode == 0
     assert output.read_text().count("## Reader: batched vs naive loop") == 1  # rewritten, not appended
 
 
