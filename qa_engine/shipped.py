@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .offline_build import MANIFEST, build_offline_base, sha256_of
+from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
+from .offline_build import build_offline_base
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ def _state_dict(folder: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def base_word_embeddings(base: Path) -> torch.Tensor:
+    """The base encoder's word embeddings, read alone from its 470 MB weight file."""
+    from safetensors import safe_open
+
+    with safe_open(str(Path(base) / "model.safetensors"), framework="pt") as f:
+        return f.get_tensor("embeddings.word_embeddings.weight")
+
+
 def export_weights(trained: Path, base: Path, output: Path = SHIPPED_FILE) -> dict:
     """Write the fine-tuned weights minus the (frozen) word embeddings as fp16; returns a summary.
 
@@ -49,7 +58,7 @@ def export_weights(trained: Path, base: Path, output: Path = SHIPPED_FILE) -> di
     """
     trained, base = Path(trained), Path(base)
     mine = _state_dict(trained)
-    base_words = load_file(base / "model.safetensors")["embeddings.word_embeddings.weight"]
+    base_words = base_word_embeddings(base)
     if WORD_EMBEDDINGS not in mine:
         raise ShippedWeightsError(f"{trained} is not a BERT QA model ({WORD_EMBEDDINGS} missing)")
     if not torch.equal(mine[WORD_EMBEDDINGS], base_words):
@@ -70,22 +79,6 @@ def export_weights(trained: Path, base: Path, output: Path = SHIPPED_FILE) -> di
     return {"file": str(output), "tensors": len(kept), "parameters": n_params, "bytes": output.stat().st_size}
 
 
-def _manifest_matches(folder: Path, shipped_sha: str) -> bool:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
-        return False
-    try:
-        recorded = json.loads(manifest.read_text())
-    except ValueError:
-        return False
-    files = recorded.get("files", {})
-    return (
-        recorded.get("shipped_sha256") == shipped_sha
-        and bool(files)
-        and all((folder / n).is_file() and sha256_of(folder / n) == d for n, d in files.items())
-    )
-
-
 def build_kate_reader(
     target: Path,
     *,
@@ -103,7 +96,7 @@ def build_kate_reader(
     if not shipped.is_file():
         raise ShippedWeightsError(f"{shipped} is missing: this checkout ships no fine-tuned reader")
     shipped_sha = sha256_of(shipped)
-    if not force and _manifest_matches(target, shipped_sha):
+    if not force and manifest_matches(target, shipped_sha256=shipped_sha):
         return target
     base = Path(base_dir) if base_dir else build_offline_base(target.parent / BASE_NAME, progress=progress)
     with safe_open(str(shipped), framework="pt") as f:
@@ -113,20 +106,14 @@ def build_kate_reader(
     if metadata.get("base_sha256") != sha256_of(base / "model.safetensors"):
         raise ShippedWeightsError("the shipped weights were trained on another build of the base model")
     tensors = {k: v.to(torch.float32) for k, v in load_file(shipped).items()}
-    tensors[WORD_EMBEDDINGS] = load_file(base / "model.safetensors")["embeddings.word_embeddings.weight"]
+    tensors[WORD_EMBEDDINGS] = base_word_embeddings(base)
 
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
-    (staging / "config.json").write_text(metadata["config"])
-    (staging / "training.json").write_text(metadata.get("training", "{}"))
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copyfile(base / name, staging / name)
-    files = {p.name: sha256_of(p) for p in sorted(staging.iterdir())}
-    (staging / MANIFEST).write_text(json.dumps({"shipped_sha256": shipped_sha, "files": files}, indent=2))
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    with staged_folder(target) as staging:
+        save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        (staging / "config.json").write_text(metadata["config"])
+        (staging / "training.json").write_text(metadata.get("training", "{}"))
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copyfile(base / name, staging / name)
+        write_manifest(staging, shipped_sha256=shipped_sha)
     logger.info("Kate's reader assembled at %s", target)
     return target

@@ -23,6 +23,7 @@ import torch
 
 from .evaluate import QAExample, language_of_file, load_squad, predict, score_predictions
 from .features import Chunk, effective_max_length, encode
+from .model_folders import staged_folder
 from .model_store import load_qa_model
 from .reader import Reader, resolve_device
 from .types import Passage, ReaderConfig
@@ -263,28 +264,22 @@ def dev_f1(
 def _save_checkpoint(
     folder: Path, model: torch.nn.Module, tokenizer: object, optimizer: object, scheduler: object, state: dict
 ) -> None:
-    tmp = folder.with_name(folder.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "state": state,
-            "rng": {
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "torch": torch.get_rng_state(),
+    with staged_folder(folder) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": state,
+                "rng": {
+                    "python": random.getstate(),
+                    "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state(),
+                },
             },
-        },
-        tmp / "trainer_state.pt",
-    )
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+            tmp / "trainer_state.pt",
+        )
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:

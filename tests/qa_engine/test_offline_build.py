@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from qa_engine.model_folders import MANIFEST
 from qa_engine.model_store import ModelLoadError, load_qa_model, resolve
 from qa_engine.offline_build import (
-    MANIFEST,
     OfflineBuildError,
     build_offline_base,
     dequantize_q4_0,
