@@ -167,24 +167,13 @@ def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
-    from qa_engine.evaluate import language_of_file, language_of_text, load_squad, predict, score_predictions
+    from qa_engine.evaluate import score_file
 
     reader = make_reader(settings, args.model)
-    results = {}
-    for path in args.data:
-        examples = load_squad(path, limit=args.limit)
-        language = (
-            args.lang
-            or language_of_file(path)
-            or (language_of_text(examples[0].context) if examples else "en")
-        )
-        with tqdm(
-            total=len(examples), desc=Path(path).name, unit="q", file=sys.stderr, disable=args.no_progress
-        ) as bar:
-            predictions = predict(reader, examples, progress=bar)
-        results[path] = score_predictions(examples, predictions, language)
+    results = {
+        path: score_file(reader, path, limit=args.limit, language=args.lang, progress=not args.no_progress)
+        for path in args.data
+    }
     if args.json:
         print(
             json.dumps(

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qa_engine import Reader, ReaderConfig
-from qa_engine.evaluate import language_of_file, load_squad, predict, score_predictions
+from qa_engine.evaluate import load_squad, score_file
 from qa_engine.train import TrainConfig, train
 
 
@@ -28,8 +28,7 @@ class CurvePoint:
 
 def _score(model: str, dev: str, models_dir: str | None, device: str) -> tuple[float, float]:
     reader = Reader(ReaderConfig(model=model, models_dir=models_dir, device=device))
-    examples = load_squad(dev)
-    s = score_predictions(examples, predict(reader, examples), language_of_file(dev) or "en")
+    s = score_file(reader, dev, progress=False)
     return s.f1, s.exact_match
 
 

@@ -9,20 +9,11 @@ scores. Experiments that need training runs (fixed vs validated, learning curves
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa_engine import Passage, Reader
-from qa_engine.evaluate import (
-    FileScore,
-    best_over_gold,
-    f1_score,
-    language_of_file,
-    load_squad,
-    predict,
-    score_predictions,
-)
+from qa_engine.evaluate import FileScore, best_over_gold, f1_score, score_file
 
 # Kate paper (Siblini et al. 2019), Table 2: mBERT trained on English SQuAD; F1/EM by
 # (context language, question language).
@@ -94,17 +85,7 @@ def _ref(pair: tuple[float, float] | None) -> str:
 
 
 def evaluate_dev(reader: Reader, dev_dir: Path, progress: bool) -> dict[str, FileScore]:
-    from tqdm import tqdm
-
-    results = {}
-    for path in sorted(dev_dir.glob("*.json")):
-        examples = load_squad(path)
-        with tqdm(
-            total=len(examples), desc=path.name, unit="q", file=sys.stderr, disable=not progress
-        ) as bar:
-            predictions = predict(reader, examples, progress=bar)
-        results[path.name] = score_predictions(examples, predictions, language_of_file(path) or "en")
-    return results
+    return {path.name: score_file(reader, path, progress=progress) for path in sorted(dev_dir.glob("*.json"))}
 
 
 def _runs_section(runs_dir: Path) -> list[str]:

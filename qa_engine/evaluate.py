@@ -14,7 +14,7 @@ import json
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,23 +136,27 @@ def language_of_text(text: str) -> str:
     return "th" if thai > len(sample) * 0.15 else "ja" if kana else "zh"
 
 
-def load_squad(path: str | Path, limit: int | None = None) -> list[QAExample]:
-    """Read a SQuAD-format file (v1.1 or v2; unanswerable questions are skipped: v1.1 metrics)."""
+def squad_questions(path: str | Path) -> Iterator[tuple[str, str, dict, list[dict]]]:
+    """(article title, context, question record, its non-empty gold answers) for every answerable
+    question of a SQuAD-format file (v1.1 or v2; unanswerable questions are skipped: v1.1 metrics)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    examples: list[QAExample] = []
     for article in data.get("data", []):
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):
-                answers = tuple(a["text"] for a in qa.get("answers", []) if a.get("text"))
-                if qa.get("is_impossible") or not answers:
-                    continue
-                examples.append(
-                    QAExample(
-                        str(qa["id"]), qa["question"], paragraph["context"], answers, article.get("title", "")
-                    )
-                )
-                if limit is not None and len(examples) >= limit:
-                    return examples
+                answers = [a for a in qa.get("answers", []) if a.get("text")]
+                if not qa.get("is_impossible") and answers:
+                    yield article.get("title", ""), paragraph["context"], qa, answers
+
+
+def load_squad(path: str | Path, limit: int | None = None) -> list[QAExample]:
+    """The answerable questions of a SQuAD-format file, the first `limit` of them when given."""
+    examples: list[QAExample] = []
+    for title, context, qa, answers in squad_questions(path):
+        if limit is not None and len(examples) >= limit:
+            break
+        examples.append(
+            QAExample(str(qa["id"]), qa["question"], context, tuple(a["text"] for a in answers), title)
+        )
     return examples
 
 
@@ -183,3 +187,28 @@ def predict(
         if progress is not None:
             progress.update(len(part))
     return predictions
+
+
+def score_file(
+    reader: object,
+    path: str | Path,
+    *,
+    limit: int | None = None,
+    language: str | None = None,
+    progress: bool = True,
+) -> FileScore:
+    """EM/F1 of `reader` on one SQuAD-format file. The metric language is `language`, else the file name's,
+    else the script of its first context."""
+    import sys
+
+    from tqdm import tqdm
+
+    examples = load_squad(path, limit=limit)
+    language = (
+        language or language_of_file(path) or (language_of_text(examples[0].context) if examples else "en")
+    )
+    with tqdm(
+        total=len(examples), desc=Path(path).name, unit="q", file=sys.stderr, disable=not progress
+    ) as bar:
+        predictions = predict(reader, examples, progress=bar)
+    return score_predictions(examples, predictions, language)

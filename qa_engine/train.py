@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import QAExample, language_of_file, load_squad, predict, score_predictions
+from .evaluate import QAExample, language_of_file, load_squad, predict, score_predictions, squad_questions
 from .features import Chunk, effective_max_length, encode
 from .model_folders import staged_folder
 from .model_store import load_qa_model
@@ -86,25 +86,15 @@ class LabelledExample:
 
 def load_labelled(path: str | Path) -> list[tuple[str, LabelledExample]]:
     """(question id, example) with the first gold answer's character position."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
     out = []
-    for article in data.get("data", []):
-        for paragraph in article.get("paragraphs", []):
-            context = paragraph["context"]
-            for qa in paragraph.get("qas", []):
-                answers = [a for a in qa.get("answers", []) if a.get("text")]
-                if qa.get("is_impossible") or not answers:
-                    continue
-                a = answers[0]
-                start = int(a["answer_start"])
-                if (
-                    context[start : start + len(a["text"])] != a["text"]
-                ):  # a few datasets are off by some chars
-                    found = context.find(a["text"])
-                    if found < 0:
-                        continue
-                    start = found
-                out.append((str(qa["id"]), LabelledExample(qa["question"], context, start, a["text"])))
+    for _, context, qa, answers in squad_questions(path):
+        a = answers[0]
+        start = int(a["answer_start"])
+        if context[start : start + len(a["text"])] != a["text"]:  # a few datasets are off by some chars
+            start = context.find(a["text"])
+            if start < 0:
+                continue
+        out.append((str(qa["id"]), LabelledExample(qa["question"], context, start, a["text"])))
     return out
 
 
