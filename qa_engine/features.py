@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .types import Passage
 
@@ -124,3 +125,24 @@ def encode(
                 )
             )
     return chunks
+
+
+def pad_inputs(
+    input_ids: Sequence[np.ndarray], token_type_ids: Sequence[np.ndarray | None], pad_id: int
+) -> dict[str, torch.Tensor]:
+    """Model inputs for a batch of token sequences, padded to the longest: input_ids, attention_mask, and
+    token_type_ids when the tokenizer made them. Reading and training both pad through here."""
+    width = max(len(ids) for ids in input_ids)
+    batch = {
+        "input_ids": torch.full((len(input_ids), width), pad_id, dtype=torch.long),
+        "attention_mask": torch.zeros((len(input_ids), width), dtype=torch.long),
+    }
+    with_types = token_type_ids[0] is not None
+    if with_types:
+        batch["token_type_ids"] = torch.zeros((len(input_ids), width), dtype=torch.long)
+    for row, ids in enumerate(input_ids):
+        batch["input_ids"][row, : len(ids)] = torch.from_numpy(ids)
+        batch["attention_mask"][row, : len(ids)] = 1
+        if with_types:
+            batch["token_type_ids"][row, : len(ids)] = torch.from_numpy(token_type_ids[row])
+    return batch

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .decoding import SpanCandidate, candidates_from_chunk, enclosing_sentence, select_spans, top_spans
-from .features import Chunk, effective_max_length, encode
+from .features import Chunk, effective_max_length, encode, pad_inputs
 from .model_store import load_qa_model
 from .types import Answer, Passage, ReaderConfig
 
@@ -221,27 +221,14 @@ class Reader:
         pin = self.device.type == "cuda"
         with self._lock, torch.inference_mode():
             for batch in self._batches(chunks):
-                width = len(batch[0])
-                ids = np.full((len(batch), width), pad_id, dtype=np.int64)
-                mask = np.zeros((len(batch), width), dtype=np.int64)
-                context = np.zeros((len(batch), width), dtype=bool)
-                types = (
-                    np.zeros((len(batch), width), dtype=np.int64)
-                    if batch[0].token_type_ids is not None
-                    else None
-                )
+                inputs = pad_inputs([c.input_ids for c in batch], [c.token_type_ids for c in batch], pad_id)
+                context = np.zeros(tuple(inputs["input_ids"].shape), dtype=bool)
                 for row, chunk in enumerate(batch):
-                    n = len(chunk)
-                    ids[row, :n], mask[row, :n], context[row, :n] = chunk.input_ids, 1, chunk.context
-                    if types is not None:
-                        types[row, :n] = chunk.token_type_ids
-                inputs = {"input_ids": ids, "attention_mask": mask}
-                if types is not None:
-                    inputs["token_type_ids"] = types
-                tensors = {}
-                for k, v in inputs.items():
-                    t = torch.from_numpy(v)
-                    tensors[k] = (t.pin_memory() if pin else t).to(self.device, non_blocking=pin)
+                    context[row, : len(chunk)] = chunk.context
+                tensors = {
+                    k: (t.pin_memory() if pin else t).to(self.device, non_blocking=pin)
+                    for k, t in inputs.items()
+                }
                 with self._autocast():
                     out = model(**tensors)
                 start, end = out.start_logits.float(), out.end_logits.float()

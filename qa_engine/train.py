@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .evaluate import QAExample, language_of_file, load_squad, predict, score_predictions, squad_questions
-from .features import Chunk, effective_max_length, encode
+from .features import Chunk, effective_max_length, encode, pad_inputs
 from .model_folders import staged_folder
 from .model_store import load_qa_model
 from .reader import Reader, resolve_device
@@ -181,28 +181,9 @@ def batch_order(lengths: Sequence[int], batch_size: int, seed: int) -> list[list
 
 
 def collate(features: Sequence[TrainFeature], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(f.input_ids) for f in features)
-    ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(features), width), dtype=torch.long)
-    types = (
-        torch.zeros((len(features), width), dtype=torch.long)
-        if features[0].token_type_ids is not None
-        else None
-    )
-    for row, f in enumerate(features):
-        n = len(f.input_ids)
-        ids[row, :n] = torch.from_numpy(f.input_ids)
-        mask[row, :n] = 1
-        if types is not None:
-            types[row, :n] = torch.from_numpy(f.token_type_ids)
-    batch = {
-        "input_ids": ids,
-        "attention_mask": mask,
-        "start_positions": torch.tensor([f.start for f in features]),
-        "end_positions": torch.tensor([f.end for f in features]),
-    }
-    if types is not None:
-        batch["token_type_ids"] = types
+    batch = pad_inputs([f.input_ids for f in features], [f.token_type_ids for f in features], pad_id)
+    batch["start_positions"] = torch.tensor([f.start for f in features])
+    batch["end_positions"] = torch.tensor([f.end for f in features])
     return batch
 
 
