@@ -22,6 +22,8 @@ from qa_engine import Passage, Reader
 from qa_engine.baseline import naive_answer
 from qa_engine.features import encode
 
+from .settings import SHARED_QA_DEV
+
 BENCH_QUESTIONS = (
     "How many days of paid leave do employees get?",
     "Quand le salaire est-il versé ?",
@@ -209,8 +211,7 @@ def bench_reader(
 ) -> list[ReaderBench]:
     sets = [demo_pages(1 if quick else 8)]
     if data_dir is None:
-        candidate = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
-        data_dir = candidate if candidate.is_dir() else None
+        data_dir = SHARED_QA_DEV if SHARED_QA_DEV.is_dir() else None
     if data_dir is not None:
         squad = squad_pages(data_dir, 8 if quick else 96)
         if squad:

@@ -12,7 +12,7 @@ from pathlib import Path
 from qa_engine import Passage, Reader
 from qa_engine.model_store import ModelLoadError, build_offline, offline_name
 
-from .settings import Settings, SettingsError
+from .settings import SHARED_QA_DEV, Settings, SettingsError
 
 logger = logging.getLogger("kate")
 
@@ -379,9 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = qa.add_parser("report", help="write docs/qa-results.md: every dev table beside published numbers")
     rep.add_argument("--model")
-    rep.add_argument(
-        "--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/qa/dev")
-    )
+    rep.add_argument("--data-dir", default=str(SHARED_QA_DEV))
     rep.add_argument("--output", default="docs/qa-results.md")
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=cmd_report)

@@ -10,6 +10,9 @@ from pathlib import Path
 from qa_engine.model_store import DEFAULT_MODEL
 from qa_engine.types import ReaderConfig
 
+# The QA dev data of a development checkout (`../shared` beside the repository); absent for users.
+SHARED_QA_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
+
 
 class SettingsError(ValueError):
     """A setting has a value Kate cannot use; the message names the variable."""

@@ -12,8 +12,9 @@ import pytest
 from servers import FixtureServer, demo_file
 from tiny_models import random_model, small_vocab_tokenizer, wired_model, xlmr_tokenizer
 
+from kate.settings import SHARED_QA_DEV
+
 KATE = str(Path(sys.executable).parent / "kate")
-SHARED_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
 
 
 def kate(
@@ -86,7 +87,7 @@ def test_eval_json_scores_are_exact(tmp_path, wired_dir):
 
 
 def test_eval_runs_on_every_dev_file(tmp_path, random_xlmr_dir):
-    files = sorted(SHARED_DEV.glob("*.json"))
+    files = sorted(SHARED_QA_DEV.glob("*.json"))
     if not files:
         pytest.skip("../shared/data/qa/dev is not beside this checkout")
     args = [a for f in files for a in ("--data", str(f))]

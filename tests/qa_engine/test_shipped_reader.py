@@ -1,10 +1,9 @@
 """Kate's shipped reader on HR pages: en/fr/ja questions (some cross-lingual) over all demo pages."""
 
-from pathlib import Path
-
 import pytest
 
 from kate.qa_report import hr_accuracy
+from kate.settings import SHARED_QA_DEV
 from qa_engine import Reader, ReaderConfig
 from qa_engine.model_store import build_offline
 from qa_engine.shipped import SHIPPED_FILE
@@ -12,7 +11,6 @@ from qa_engine.shipped import SHIPPED_FILE
 # Measured values of the shipped weights (docs/qa-results.md) minus a margin: regression guards.
 MIN_ACCURACY = 40.0  # measured 53% (9 of 17)
 MIN_ASAI_F1 = 45.0  # the issue's floor; measured fr 60.2, ja 62.7
-SHARED_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "qa" / "dev"
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,7 @@ def test_answers_cite_the_page_they_come_from(kate_reader):
 def test_asai_dev_f1_stays_above_the_floor(kate_reader, lang):
     from qa_engine.evaluate import load_squad, predict, score_predictions
 
-    path = SHARED_DEV / f"asai2018.{lang}.dev.json"
+    path = SHARED_QA_DEV / f"asai2018.{lang}.dev.json"
     if not path.is_file():
         pytest.skip("../shared/data/qa/dev is not beside this checkout")
     examples = load_squad(path)
