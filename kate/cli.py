@@ -14,8 +14,6 @@ from qa_engine.model_store import ModelLoadError, build_offline, offline_name
 
 from .settings import SHARED_QA_DEV, Settings, SettingsError
 
-logger = logging.getLogger("kate")
-
 SAMPLE_QUESTIONS = (
     "How many days of paid annual leave do full-time employees get?",
     "Combien de jours de télétravail par semaine ?",
