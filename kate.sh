@@ -37,9 +37,24 @@ pip_install() {
     return "$rc"
 }
 
+# Debian packages Kate needs at run time: redis-server (Kate starts its own Redis when none answers).
+ensure_system_packages() {
+    local missing=()
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        say "missing system packages: ${missing[*]} (install them, or set REDIS_URL to a running Redis)"
+        return 0
+    fi
+    say "installing ${missing[*]} (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 setup_fingerprint() { cat pyproject.toml kate.sh | sha256sum | cut -d' ' -f1; }
 
 ensure_venv() {
+    ensure_system_packages
     local want; want="$(setup_fingerprint)"
     if [ -x "$VENV/bin/kate" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then return 0; fi
     local py

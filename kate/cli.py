@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from knowledge.store import StoreUnavailable
 from qa_engine import Passage, Reader
 from qa_engine.model_store import ModelLoadError, build_offline, offline_name
+from qa_engine.ranker import Ranker, rank_and_read
 
+from .knowledge_cli import add_parsers as add_knowledge_parsers
 from .settings import SHARED_QA_DEV, Settings, SettingsError
 
 SAMPLE_QUESTIONS = (
@@ -41,6 +44,17 @@ def make_reader(settings: Settings, spec: str | None) -> Reader:
     reader = Reader(settings.reader_config(spec))
     reader.warm_up()
     return reader
+
+
+def make_ranker(settings: Settings, store: object | None = None) -> Ranker | None:
+    """The passage ranker (KATE_RANKER; `none` turns it off), its base model built when missing."""
+    cfg = settings.ranker_config()
+    if cfg is None:
+        return None
+    ensure_model(settings, cfg.model)
+    ranker = Ranker(cfg, store)  # type: ignore[arg-type]
+    ranker.warm_up()
+    return ranker
 
 
 # -- kate ask ---------------------------------------------------------------------------------------------
@@ -82,6 +96,7 @@ def print_answers(question: str, answers: list, timings: dict[str, float], as_js
                             "title": a.passage.title,
                             "url": a.passage.url,
                             "section": a.passage.section,
+                            "relevance": None if a.relevance is None else round(a.relevance, 4),
                             "start": a.start,
                             "end": a.end,
                         }
@@ -100,47 +115,97 @@ def print_answers(question: str, answers: list, timings: dict[str, float], as_js
     for rank, a in enumerate(answers, 1):
         print(f"{rank}. {a.text}    [score {a.score:.2f}]")
         print(f"   « {a.sentence} »")
-        where = f"{a.passage.title} > {a.passage.section}" if a.passage.section else a.passage.title
+        section = a.passage.section
+        where = (
+            section
+            if section.startswith(a.passage.title)
+            else " > ".join(x for x in (a.passage.title, section) if x)
+        )
         print(f"   source: {where}  <{a.passage.url}>")
     print("   timings: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.url and not args.file:
-        print("kate ask: give at least one --url or --file to read from", file=sys.stderr)
-        return 2
-    t0 = time.perf_counter()
-    passages, problems = load_pages(args.url or [], args.file or [], settings)
-    t_fetch = time.perf_counter() - t0
+    vector_store = None
+    if args.url or args.file:
+        t0 = time.perf_counter()
+        passages, problems = load_pages(args.url or [], args.file or [], settings)
+        timings = {"fetch+parse": time.perf_counter() - t0}
+    else:
+        passages, problems, timings, vector_store = passages_from_sources(settings)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     if not passages:
-        print("kate ask: none of the pages could be read", file=sys.stderr)
+        print("kate ask: no page could be read (see `kate sources list`)", file=sys.stderr)
         return 1
+    t0 = time.perf_counter()
     reader = make_reader(settings, args.model)
+    ranker = make_ranker(settings, vector_store)
+    timings["model load"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    answers = reader.answer(
-        args.question, passages, top_k=args.top_k or settings.top_k, min_score=settings.min_score
+    answers = rank_and_read(
+        reader,
+        ranker,
+        args.question,
+        passages,
+        top_k=args.top_k or settings.top_k,
+        read_top=settings.rank_top,
+        weight=settings.rank_weight,
+        min_score=settings.min_score,
     )
-    timings = {"fetch+parse": t_fetch, "read": time.perf_counter() - t1}
+    timings["rank+read" if ranker else "read"] = time.perf_counter() - t1
     print_answers(args.question, answers, timings, args.json)
     return 0
 
 
-# -- kate up (for now: the offline model and one sample answer per language) ------------------------------
-def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from knowledge import DEMO_SITE
+def passages_from_sources(settings: Settings) -> tuple[list[Passage], list[str], dict[str, float], object]:
+    """Passages of every enabled source (cache first, fetching what is missing or stale within the
+    per-question budget), messages about the sources that gave nothing, the stage timings, and the
+    Redis store for the ranker's passage vectors."""
+    from knowledge.cache import VectorCache
 
-    pages = sorted(str(p) for p in DEMO_SITE.glob("*/*.html"))
-    print(f"Kate {settings.qa_model}: reading {len(pages)} sample pages from {DEMO_SITE}")
-    passages, problems = load_pages([], pages, settings)
+    from .knowledge_cli import ensure_demo_site, open_knowledge
+
+    t0 = time.perf_counter()
+    knowledge = open_knowledge(settings)
+    sources = knowledge.registry.list(enabled_only=True)
+    timings = {"sources": time.perf_counter() - t0}
+    if ensure_demo_site(settings, sources):
+        print(f"(serving the demo intranet on port {settings.demo_port} for this command)", file=sys.stderr)
+    reading = knowledge.passages_for_answering(settings.fetch_budget)
+    timings["fetch+parse"] = reading.seconds
+    problems = [f"{url}: no text yet (`kate sources show {url}`)" for url in reading.missing]
+    problems += [f"{url}: answered from an older copy" for url in reading.stale]
+    if not sources:
+        problems.append("no enabled sources (`kate sources add URL`)")
+    knowledge.close()
+    return reading.passages, problems, timings, VectorCache(knowledge.cache.r, settings.redis_prefix)
+
+
+# -- kate up (for now: Redis, the demo intranet, the sources, and one sample answer per language) --------
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    passages, problems, _, store = passages_from_sources(settings)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
+    if not passages:
+        print("kate up: no page could be read (see `kate sources list`)", file=sys.stderr)
+        return 1
+    pages = len({p.url for p in passages})
+    print(f"Kate {settings.qa_model}: {len(passages)} passages from {pages} pages")
     reader = make_reader(settings, None)
+    ranker = make_ranker(settings, store)
     for question in SAMPLE_QUESTIONS:
         t = time.perf_counter()
-        answers = reader.answer(question, passages, top_k=1)
-        print_answers(question, answers, {"read": time.perf_counter() - t}, as_json=False)
+        answers = rank_and_read(
+            reader,
+            ranker,
+            question,
+            passages,
+            top_k=1,
+            read_top=settings.rank_top,
+            weight=settings.rank_weight,
+        )
+        print_answers(question, answers, {"rank+read": time.perf_counter() - t}, as_json=False)
         print()
     if offline_name(settings.qa_model) == "multilingual-e5-small":
         print(
@@ -248,7 +313,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     reader = make_reader(settings, args.model)
     command = "kate qa report" + (f" --model {args.model}" if args.model else "")
-    summary = run_report(reader, data_dir, Path(args.output), command, progress=not args.no_progress)
+    summary = run_report(
+        reader,
+        data_dir,
+        Path(args.output),
+        command,
+        progress=not args.no_progress,
+        ranker=make_ranker(settings),
+    )
     print(json.dumps({"output": args.output, "hr_accuracy": summary["hr_accuracy"]}))
     return 0
 
@@ -319,9 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run Kate (builds the offline model when missing)")
     up.set_defaults(func=cmd_up)
 
-    ask = sub.add_parser("ask", help="answer a question from web pages or files")
+    ask = sub.add_parser("ask", help="answer a question from the enabled sources (or given pages)")
     ask.add_argument("question")
-    ask.add_argument("--url", action="append", help="page to read (repeatable)")
+    ask.add_argument("--url", action="append", help="page to read instead of the sources (repeatable)")
     ask.add_argument("--file", action="append", help="local HTML or text file to read (repeatable)")
     ask.add_argument("--top-k", type=int, default=None)
     ask.add_argument("--model", help="model spec (default: KATE_QA_MODEL)")
@@ -406,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--quick", action="store_true", help="small page sets (for tests)")
     br.set_defaults(func=cmd_bench)
 
+    add_knowledge_parsers(sub)
+
     st = sub.add_parser("settings", help="print the effective settings")
     st.set_defaults(func=cmd_settings)
     return parser
@@ -422,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         return args.func(args, settings)
-    except (ModelLoadError, ValueError, OSError) as exc:
+    except (ModelLoadError, StoreUnavailable, ValueError, OSError) as exc:
         print(f"kate: {exc}", file=sys.stderr)
         return 1
 

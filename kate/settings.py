@@ -7,7 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from knowledge.sources import DEFAULT_SOURCES_FILE
 from qa_engine.model_store import DEFAULT_MODEL
+from qa_engine.ranker import DEFAULT_RANKER, RankerConfig
 from qa_engine.types import ReaderConfig
 
 # The QA dev data of a development checkout (`../shared` beside the repository); absent for users.
@@ -35,6 +37,16 @@ def _positive_float(name: str, raw: str) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _nonnegative_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be >= 0, got {value}")
     return value
 
 
@@ -74,6 +86,16 @@ class Settings:
     fetch_timeout: float
     max_page_bytes: int
     log_level: str
+    redis_url: str | None  # None: REDIS_URL unset, so Kate may start a local Redis of its own
+    redis_prefix: str
+    cache_ttl: float
+    fetch_workers: int
+    fetch_budget: float
+    sources_file: Path
+    demo_port: int
+    ranker: str | None  # None: the reader reads every passage
+    rank_top: int
+    rank_weight: float
 
     @property
     def models_dir(self) -> Path:
@@ -91,6 +113,13 @@ class Settings:
             max_answer_tokens=self.max_answer_tokens,
             num_threads=self.threads,
             models_dir=str(self.models_dir),
+        )
+
+    def ranker_config(self) -> RankerConfig | None:
+        if self.ranker is None:
+            return None
+        return RankerConfig(
+            model=self.ranker, models_dir=str(self.models_dir), device=self.device, num_threads=self.threads
         )
 
     @classmethod
@@ -125,6 +154,18 @@ class Settings:
             log_level=_choice("debug", "info", "warning", "error")(
                 "KATE_LOG_LEVEL", get("KATE_LOG_LEVEL", "warning")
             ),
+            redis_url=get("REDIS_URL", "") or None,
+            redis_prefix=get("KATE_REDIS_PREFIX", "kate:"),
+            cache_ttl=_positive_float("KATE_CACHE_TTL", get("KATE_CACHE_TTL", "3600")),
+            fetch_workers=_positive_int("KATE_FETCH_WORKERS", get("KATE_FETCH_WORKERS", "8")),
+            fetch_budget=_positive_float("KATE_FETCH_BUDGET", get("KATE_FETCH_BUDGET", "3")),
+            sources_file=Path(get("KATE_SOURCES_FILE", str(DEFAULT_SOURCES_FILE))).expanduser(),
+            demo_port=_positive_int("KATE_DEMO_PORT", get("KATE_DEMO_PORT", "8765")),
+            ranker=None
+            if get("KATE_RANKER", DEFAULT_RANKER).lower() == "none"
+            else get("KATE_RANKER", DEFAULT_RANKER),
+            rank_top=_positive_int("KATE_RANK_TOP", get("KATE_RANK_TOP", "10")),
+            rank_weight=_nonnegative_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10")),
         )
         if settings.stride >= settings.max_length:
             raise SettingsError("KATE_STRIDE must be smaller than KATE_MAX_LENGTH")

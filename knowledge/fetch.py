@@ -6,6 +6,8 @@ Issue-level robustness lives here so every caller gets it: a dead, slow, huge or
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -17,11 +19,17 @@ from charset_normalizer import from_bytes
 from charset_normalizer.utils import is_multi_byte_encoding
 
 TEXT_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text"}
+_KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]{2}")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 
 
 class FetchError(RuntimeError):
-    """A page could not be read; `str(error)` says why in words an admin understands."""
+    """A page could not be read; `str(error)` says why in words an admin understands, and
+    `http_status` is the server's status when it answered at all."""
+
+    def __init__(self, message: str, http_status: int = 0) -> None:
+        super().__init__(message)
+        self.http_status = http_status
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,13 @@ class FetchedPage:
     text: str
     encoding: str
     n_bytes: int
+    etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        """The server answered 304 to a conditional GET: the cached text is still current."""
+        return self.status == 304
 
 
 def validate_url(url: str) -> str:
@@ -46,6 +61,25 @@ def validate_url(url: str) -> str:
     if parts.username or parts.password:
         raise FetchError(f"{url!r}: credentials in URLs are refused (configure them per source instead)")
     return url
+
+
+def auth_headers(auth: str) -> dict[str, str]:
+    """Request headers for a source's `auth` ("basic:ENV", "bearer:ENV", "cookie:ENV"); the variable
+    holds the secret ("user:password" for basic). A missing variable is an error that names it, not
+    the secret."""
+    if not auth:
+        return {}
+    kind, _, env = auth.partition(":")
+    secret = os.environ.get(env, "")
+    if not secret:
+        raise FetchError(f"the source's credentials variable {env} is not set")
+    if kind == "basic":
+        return {"Authorization": "Basic " + base64.b64encode(secret.encode("utf-8")).decode("ascii")}
+    if kind == "bearer":
+        return {"Authorization": f"Bearer {secret}"}
+    if kind == "cookie":
+        return {"Cookie": secret}
+    raise FetchError(f"unknown auth kind {kind!r}")
 
 
 def decode_body(body: bytes, declared: str | None) -> tuple[str, str]:
@@ -77,7 +111,14 @@ def _detect(body: bytes) -> tuple[str, str]:
     if not matches:
         return body.decode("utf-8", "replace"), "utf-8"
     best = matches[0]
-    if is_multi_byte_encoding(best.encoding):  # CJK encodings are unambiguous once they decode cleanly
+    if is_multi_byte_encoding(best.encoding):
+        # CJK byte ranges overlap (EUC-JP bytes decode as valid EUC-KR). Among equally clean candidates,
+        # a Japanese decoding that yields kana wins: kana never come out of a wrong decoding of
+        # Korean or Chinese text, while Hangul comes out of a wrong decoding of Japanese.
+        clean = [m for m in matches if is_multi_byte_encoding(m.encoding) and m.chaos <= best.chaos + 0.01]
+        for m in clean:
+            if _KANA.search(str(m)):
+                return str(m), m.encoding
         return str(best), best.encoding
     tied = [
         m for m in matches if abs(m.chaos - best.chaos) < 0.01 and abs(m.coherence - best.coherence) < 0.01
@@ -103,41 +144,51 @@ def fetch_page(
     max_bytes: int = 5_000_000,
     max_redirects: int = 5,
     session: requests.Session | None = None,
+    etag: str = "",
+    last_modified: str = "",
+    auth: str = "",
 ) -> FetchedPage:
     """GET one page. `total_timeout` bounds the whole download (a server dripping a byte a second
-    never trips a read timeout)."""
+    never trips a read timeout). With the `etag`/`last_modified` of a cached copy the GET is
+    conditional, and an unchanged page comes back as a 304 with no text. `auth` names the source's
+    credentials (`bearer:ENV_VAR`...), read from the environment here and never logged."""
     url = validate_url(url)
     own = session is None
     session = session or requests.Session()
     session.max_redirects = max_redirects
     deadline = time.monotonic() + total_timeout
+    headers = {"User-Agent": "Kate-HR-assistant/0.1 (+intranet reader)", **auth_headers(auth)}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
     try:
-        response = session.get(
-            url,
-            timeout=(connect_timeout, read_timeout),
-            stream=True,
-            headers={"User-Agent": "Kate-HR-assistant/0.1 (+intranet reader)"},
-        )
+        response = session.get(url, timeout=(connect_timeout, read_timeout), stream=True, headers=headers)
         with response:
+            if response.status_code == 304:
+                return FetchedPage(url, response.url, 304, "", "", "", 0, etag, last_modified)
             if response.status_code >= 400:
-                raise FetchError(f"{url}: HTTP {response.status_code}")
+                raise FetchError(f"{url}: HTTP {response.status_code}", response.status_code)
             media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if media and media not in TEXT_TYPES:
-                raise FetchError(f"{url}: content type {media!r} is not a web page")
+                raise FetchError(f"{url}: content type {media!r} is not a web page", response.status_code)
             declared_length = response.headers.get("Content-Length", "")
             if declared_length.isdigit() and int(declared_length) > max_bytes:
                 raise FetchError(
-                    f"{url}: page is {int(declared_length):,} bytes, over the {max_bytes:,} limit"
+                    f"{url}: page is {int(declared_length):,} bytes, over the {max_bytes:,} limit",
+                    response.status_code,
                 )
             body = bytearray()
             for block in response.iter_content(64 * 1024):
                 body += block
                 if len(body) > max_bytes:
-                    raise FetchError(f"{url}: page is over the {max_bytes:,} bytes limit")
+                    raise FetchError(
+                        f"{url}: page is over the {max_bytes:,} bytes limit", response.status_code
+                    )
                 if time.monotonic() > deadline:
-                    raise FetchError(f"{url}: download took over {total_timeout:g} s")
+                    raise FetchError(f"{url}: download took over {total_timeout:g} s", response.status_code)
             if _looks_binary(bytes(body)):
-                raise FetchError(f"{url}: the page is binary, not text")
+                raise FetchError(f"{url}: the page is binary, not text", response.status_code)
             text, encoding = decode_body(
                 bytes(body),
                 response.encoding if "charset" in response.headers.get("Content-Type", "").lower() else None,
@@ -150,6 +201,8 @@ def fetch_page(
                 text,
                 encoding,
                 len(body),
+                response.headers.get("ETag", ""),
+                response.headers.get("Last-Modified", ""),
             )
     except requests.TooManyRedirects as exc:
         raise FetchError(f"{url}: more than {max_redirects} redirects") from exc

@@ -45,6 +45,7 @@ class Answer:
     sentence_start: int = 0
     span_score: float = 0.0  # start + end logits
     no_answer_score: float = 0.0  # [CLS] start + end logits of the span's chunk
+    relevance: float | None = None  # question-passage cosine when a ranker chose the passage (ranker.py)
 
     @property
     def is_no_answer(self) -> bool:

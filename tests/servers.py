@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 from knowledge import DEMO_SITE
 
@@ -14,9 +16,30 @@ SJIS_PAGE = (
     "<p>年次有給休暇は20日です。</p></main></body></html>"
 )
 GB_PAGE = "<html><head><title>假期</title></head><body><p>员工每年享有十五天带薪年假。</p></body></html>"
+PAGE = (
+    "<html><head><title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p></main></body></html>"
+)
+EUCJP_PAGE = PAGE.format(title="住宅手当", text="住宅手当は月額二万円です。")
+BIG5_PAGE = PAGE.format(title="年假", text="員工每年享有十五天特休假。")
+CP1252_PAGE = PAGE.format(title="Congés", text="Les congés d'été sont posés avant le 15 avril, café compris.")
+MALFORMED_PAGE = (
+    b"<html><body><main><h1>Badges<h2>Lost badge</h1><p>A lost badge costs 15 euros to replace.<li>Ask "
+    b"the reception.</div></div></span><table><tr><td>Paris<td>Floor 2</table><p>Unclosed <b>bold"
+)
+INJECTION_PAGE = (
+    b"<html><head><style>p{color:red}</style><script>document.write('<p>secret 99 days</p>')</script>"
+    b"</head><body><main><h1>Rules</h1><p>Leave is <b>25 days</b>.<script>alert('x')</script>"
+    b"<img src=x onerror=alert(1)></p><iframe src='javascript:alert(2)'>iframe text</iframe>"
+    b"<noscript>enable js</noscript><p>&lt;script&gt;alert(3)&lt;/script&gt; is shown as text.</p>"
+    b"</main></body></html>"
+)
 
 
 class FixtureHandler(BaseHTTPRequestHandler):
+    hits: ClassVar[Counter] = Counter()  # requests per path, so tests can check "fetched once"
+    changing_version = 1  # /changing serves this version, with an ETag per version (0: HTTP 503)
+    token = "s3cret-token"  # /auth wants "Authorization: Bearer <token>"
+
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
 
@@ -37,6 +60,7 @@ class FixtureHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
+        FixtureHandler.hits[path] += 1
         if path.startswith("/site/"):
             file = DEMO_SITE / path.removeprefix("/site/")
             if file.is_file():
@@ -63,11 +87,45 @@ class FixtureHandler(BaseHTTPRequestHandler):
         if path == "/gb2312-mislabeled":
             return self._send(200, GB_PAGE.encode("gb2312"), "text/html; charset=utf-8")
         if path == "/injection":
-            body = (
-                b"<html><body><main><p>Leave is <b>25 days</b>.<script>alert('x')</script>"
-                b"<img src=x onerror=alert(1)></p></main></body></html>"
+            return self._send(200, INJECTION_PAGE)
+        if path == "/empty":
+            return self._send(200, b"")
+        if path == "/malformed":
+            return self._send(200, MALFORMED_PAGE)
+        if path == "/eucjp":
+            return self._send(200, EUCJP_PAGE.encode("euc_jp"), "text/html")
+        if path == "/big5":
+            return self._send(200, BIG5_PAGE.encode("big5"), "text/html")
+        if path == "/cp1252":
+            return self._send(200, CP1252_PAGE.encode("cp1252"), "text/html")
+        if path == "/changing":
+            if FixtureHandler.changing_version == 0:  # the page's server is down for a while
+                return self._send(503, b"maintenance")
+            etag = f'"v{FixtureHandler.changing_version}"'
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return None
+            body = PAGE.format(title="News", text=f"Version {FixtureHandler.changing_version} of the page.")
+            return self._send(200, body.encode(), headers={"ETag": etag})
+        if path == "/auth":
+            if self.headers.get("Authorization") != f"Bearer {FixtureHandler.token}":
+                return self._send(401, b"who are you?")
+            return self._send(
+                200,
+                b"<html><body><main><p>The intranet secret is 42 parking spaces.</p></main></body></html>",
             )
-            return self._send(200, body)
+        if path == "/huge50":  # 50 MB with no Content-Length: the reader must stop at its byte cap
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            try:
+                for _ in range(50):
+                    self.wfile.write(b"<p>" + b"x" * (1 << 20) + b"</p>")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return None
         return self._send(404, b"not found")
 
 

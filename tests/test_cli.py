@@ -135,20 +135,29 @@ def test_ask_reads_urls_and_files_and_reports_bad_ones(tmp_path, random_xlmr_dir
     assert result.returncode == 0, result.stderr
     assert "skipped" in result.stderr and "HTTP 404" in result.stderr
     out = json.loads(result.stdout)
-    assert 1 <= len(out["answers"]) <= 4 and set(out["timings_s"]) == {"fetch+parse", "read"}
+    assert 1 <= len(out["answers"]) <= 4 and set(out["timings_s"]) == {
+        "fetch+parse",
+        "model load",
+        "rank+read",
+    }
     pages = {good: None, demo_file("fr/teletravail.html").resolve().as_uri(): None}
     for answer in out["answers"]:
         assert answer["url"] in pages
         assert answer["text"] in answer["sentence"]
 
 
-def test_ask_without_sources_or_with_dead_ones_fails_clearly(tmp_path, random_xlmr_dir):
-    result = kate("ask", "question?", home=tmp_path)
-    assert result.returncode == 2 and "--url or --file" in result.stderr
+def test_ask_without_sources_or_with_dead_ones_fails_clearly(tmp_path, random_xlmr_dir, redis_client):
+    no_seed = {"KATE_SOURCES_FILE": str(tmp_path / "none.yml")}
+    result = kate("ask", "question?", home=tmp_path, extra_env=no_seed)
+    assert result.returncode == 1 and "no enabled sources" in result.stderr
     result = kate(
         "ask", "question?", "--url", "http://127.0.0.1:9/x", "--model", str(random_xlmr_dir), home=tmp_path
     )
-    assert result.returncode == 1 and "none of the pages could be read" in result.stderr
+    assert (
+        result.returncode == 1
+        and "cannot connect" in result.stderr
+        and "no page could be read" in result.stderr
+    )
 
 
 def test_bad_settings_are_reported_by_name(tmp_path):
@@ -184,7 +193,7 @@ def test_bench_reader_writes_its_section(tmp_path, random_xlmr_dir):
     assert output.read_text().count("## Reader: batched vs naive loop") == 1  # rewritten, not appended
 
 
-def test_offline_default_model_end_to_end(tmp_path):
+def test_offline_default_model_end_to_end(tmp_path, redis_client):
     """The product path with no model argument: build the offline model, then answer from the demo pages."""
     build = kate("qa", "build-model", home=tmp_path)
     assert build.returncode == 0, build.stderr
@@ -203,6 +212,26 @@ def test_offline_default_model_end_to_end(tmp_path):
     assert "trois jours" in answers[0]["text"]  # the shipped reader answers, it does not just return a span
     page = demo_file("fr/teletravail.html").read_text()
     assert answers and all(a["text"] in a["sentence"] and a["sentence"][:20] in page for a in answers)
+
+    # `kate ask "question"` with no page given: seeded sources, demo site, fetch, cache, rank, read.
+    question = "Combien de jours par semaine peut-on télétravailler ?"
+    cold = kate("ask", question, "--json", home=tmp_path)
+    assert cold.returncode == 0, cold.stderr
+    assert "17 sources added" in cold.stderr
+    out = json.loads(cold.stdout)
+    best = out["answers"][0]
+    assert "trois jours" in best["text"] and best["url"].endswith("/fr/teletravail.html")
+    assert best["section"] == "Télétravail > Combien de jours ?"
+    warm = kate("ask", question, "--json", home=tmp_path)
+    timings = json.loads(warm.stdout)["timings_s"]
+    assert set(timings) == {"sources", "fetch+parse", "model load", "rank+read"}
+    assert timings["fetch+parse"] < out["timings_s"]["fetch+parse"]  # warm: from the Redis cache
+    listed = json.loads(kate("sources", "list", "--json", home=tmp_path).stdout)
+    assert len(listed) == 17 and all(s["status"]["http_status"] == 200 for s in listed)
+
     up = kate("up", home=tmp_path)
     assert up.returncode == 0, up.stderr
-    assert up.stdout.count("Q: ") == 3 and "source:" in up.stdout
+    assert up.stdout.count("Q: ") == 3 and up.stdout.count("source:") == 3
+    redis_client.flushdb()
+    empty = kate("up", home=tmp_path, extra_env={"KATE_SOURCES_FILE": str(tmp_path / "none.yml")})
+    assert empty.returncode == 1 and "no enabled sources" in empty.stderr

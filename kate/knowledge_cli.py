@@ -1,0 +1,280 @@
+"""`kate sources ...`, `kate demo-site` and the knowledge half of `kate ask`: thin layers over `knowledge`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from knowledge.cache import PageCache
+from knowledge.library import FetchLimits, Knowledge
+from knowledge.sources import Source, SourceError, SourceRegistry, normalize_url
+from knowledge.store import StoreUnavailable
+
+from .local_redis import open_redis
+from .settings import Settings
+
+
+def demo_base_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.demo_port}"
+
+
+def open_knowledge(settings: Settings, seed: bool = True) -> Knowledge:
+    """Kate's knowledge layer on its Redis (started if needed), seeded from sources.yml the first time."""
+    client = open_redis(settings)
+    registry = SourceRegistry(client, settings.redis_prefix)
+    if seed:
+        added = registry.seed_once(settings.sources_file, {"KATE_DEMO_URL": demo_base_url(settings)})
+        if added:
+            print(f"kate: {added} sources added from {settings.sources_file}", file=sys.stderr)
+    cache = PageCache(client, settings.redis_prefix, ttl=settings.cache_ttl)
+    limits = FetchLimits(
+        timeout=settings.fetch_timeout,
+        total_timeout=2 * settings.fetch_timeout,
+        max_bytes=settings.max_page_bytes,
+        workers=settings.fetch_workers,
+    )
+    return Knowledge(registry, cache, limits)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def ensure_demo_site(settings: Settings, sources: list[Source]) -> str | None:
+    """When sources point at the demo intranet and nothing serves it, serve it from this process
+    (a convenience for `kate ask` and `kate up` on a laptop). Returns its address if started."""
+    base = demo_base_url(settings)
+    if not any(s.url.startswith(base + "/") for s in sources) or not _port_free(settings.demo_port):
+        return None
+    from knowledge.demo_server import serve_demo_site
+
+    serve_demo_site(settings.demo_port)
+    return base
+
+
+# -- kate sources -------------------------------------------------------------------------------------------
+def _when(ts: float) -> str:
+    if not ts:
+        return "never"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _status_word(source: Source) -> str:
+    st = source.status
+    if not st.fetched_at:
+        return "not fetched"
+    if st.error:
+        return f"error: {st.error}"
+    return f"ok {st.http_status}" + (" (unchanged)" if st.not_modified else "")
+
+
+def _source_dict(source: Source) -> dict:
+    d = source.to_yaml_dict()
+    d.update(
+        enabled=source.enabled,
+        added_by=source.added_by,
+        added_at=_when(source.added_at),
+        status=vars(source.status) | {"fetched_at": _when(source.status.fetched_at)},
+    )
+    return d
+
+
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        return _SOURCES_ACTIONS[args.action](args, settings, open_knowledge(settings))
+    except SourceError as exc:
+        print(f"kate sources {args.action}: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"kate sources {args.action}: {exc}", file=sys.stderr)
+        return 3
+
+
+def _add(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    source = kn.registry.add(
+        args.url,
+        title=args.title or "",
+        language=args.lang or "",
+        tags=args.tag or [],
+        added_by=args.by,
+        auth=args.auth or "",
+    )
+    print(f"added {source.url}")
+    if args.fetch:
+        status = kn.fetch_source(source)
+        print(f"fetched: {status.error or f'{status.n_passages} passages'}")
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    sources = kn.registry.list()
+    if args.json:
+        print(json.dumps([_source_dict(s) for s in sources], ensure_ascii=False, indent=2))
+        return 0
+    if not sources:
+        print("no sources (add one with `kate sources add URL`)")
+    for s in sources:
+        flag = "on " if s.enabled else "off"
+        lang = s.language or "--"
+        print(f"{flag} {lang:5} {s.url}  {s.title!r}  [{_status_word(s)}, {s.status.n_passages} passages]")
+    return 0
+
+
+def _show(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    source = kn.registry.get(args.url)
+    if source is None:
+        raise SourceError(f"{args.url} is not a source (`kate sources list` shows them)")
+    page = kn.cache.get(source.url)
+    if args.json:
+        d = _source_dict(source)
+        d["passages"] = [vars(p) for p in page.passages] if page else []
+        print(json.dumps(d, ensure_ascii=False, indent=2))
+        return 0
+    for key, value in _source_dict(source).items():
+        if key != "status":
+            print(f"{key:10} {value}")
+    st = source.status
+    print(
+        f"last fetch {_when(st.fetched_at)}: {_status_word(source)}, "
+        f"{st.n_bytes:,} bytes, {st.encoding or '-'}"
+    )
+    if page is None:
+        print("no cached text (run `kate sources refresh URL`)")
+        return 0
+    print(
+        f"cached     {len(page.passages)} passages, {page.age():.0f} s old, language {page.language or '-'}"
+    )
+    for i, p in enumerate(page.passages[: args.limit]):
+        print(f"\n[{i}] {p.section or p.title}")
+        print("    " + p.text.replace("\n", "\n    "))
+    if len(page.passages) > args.limit:
+        print(f"\n... {len(page.passages) - args.limit} more (use --limit)")
+    return 0
+
+
+def _remove(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    kn.registry.remove(args.url)
+    kn.cache.invalidate(normalize_url(args.url))
+    print(f"removed {args.url}")
+    return 0
+
+
+def _enable(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    source = kn.registry.set_enabled(args.url, args.action == "enable")
+    print(f"{'enabled' if source.enabled else 'disabled'} {source.url}")
+    return 0
+
+
+def _refresh(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    sources = [kn.registry.get(args.url)] if args.url else kn.registry.list(enabled_only=True)
+    if args.url and sources[0] is None:
+        raise SourceError(f"{args.url} is not a source")
+    started = ensure_demo_site(settings, sources)  # type: ignore[arg-type]
+    if started:
+        print(f"(serving the demo intranet at {started} for this command)", file=sys.stderr)
+    t0 = time.perf_counter()
+    results = kn.refresh([s.url for s in sources], force=args.force)  # type: ignore[union-attr]
+    failed = 0
+    for url, st in results.items():
+        failed += bool(st.error)
+        word = st.error or (
+            f"unchanged ({st.n_passages} passages)" if st.not_modified else f"{st.n_passages} passages"
+        )
+        print(f"{'FAIL' if st.error else 'ok  '} {url}: {word} [{st.seconds * 1000:.0f} ms]")
+    print(f"{len(results)} sources refreshed in {time.perf_counter() - t0:.1f} s, {failed} failed")
+    return 1 if failed and len(results) == failed else 0
+
+
+def _import(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    added, problems = kn.registry.import_yaml(
+        path.read_text(encoding="utf-8"), {"KATE_DEMO_URL": demo_base_url(settings)}, added_by=args.by
+    )
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    print(f"imported {added} sources from {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
+    text = kn.registry.export_yaml()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+_SOURCES_ACTIONS = {
+    "add": _add,
+    "list": _list,
+    "show": _show,
+    "remove": _remove,
+    "enable": _enable,
+    "disable": _enable,
+    "refresh": _refresh,
+    "import": _import,
+    "export": _export,
+}
+
+
+# -- kate demo-site ---------------------------------------------------------------------------------------
+def cmd_demo_site(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge.demo_server import demo_pages, serve_demo_site
+
+    port = args.port or settings.demo_port
+    try:
+        server, thread = serve_demo_site(port)
+    except OSError as exc:
+        print(f"kate demo-site: cannot listen on 127.0.0.1:{port} ({exc})", file=sys.stderr)
+        return 1
+    print(f"demo intranet: http://127.0.0.1:{port}/ ({len(demo_pages())} pages); Ctrl-C stops it", flush=True)
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    src = sub.add_parser("sources", help="the intranet pages Kate answers from (kept in Redis)")
+    actions = src.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a page")
+    add.add_argument("url")
+    add.add_argument("--title")
+    add.add_argument("--lang", help="language code (detected from the page when unset)")
+    add.add_argument("--tag", action="append", help="tag (repeatable)")
+    add.add_argument("--auth", help="<basic|bearer|cookie>:<ENV_VAR> holding the credentials")
+    add.add_argument("--by", default="cli", help="who added it (shown to admins)")
+    add.add_argument("--fetch", action="store_true", help="fetch it now")
+    ls = actions.add_parser("list", help="every source with its last fetch status")
+    ls.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="one source: status and extracted passages")
+    show.add_argument("url")
+    show.add_argument("--limit", type=int, default=20, help="passages to print")
+    show.add_argument("--json", action="store_true")
+    for name in ("remove", "enable", "disable"):
+        actions.add_parser(name, help=f"{name} a source").add_argument("url")
+    ref = actions.add_parser("refresh", help="fetch again (all enabled sources, or one)")
+    ref.add_argument("url", nargs="?")
+    ref.add_argument("--force", action="store_true", help="ignore ETag/Last-Modified, download everything")
+    imp = actions.add_parser("import", help="add the sources of a YAML file")
+    imp.add_argument("file")
+    imp.add_argument("--by", default="import")
+    exp = actions.add_parser("export", help="print the sources as YAML (the sources.yml format)")
+    exp.add_argument("--output", "-o")
+    src.set_defaults(func=cmd_sources)
+
+    demo = sub.add_parser("demo-site", help="serve the demo intranet on 127.0.0.1")
+    demo.add_argument("--port", type=int, help="default: KATE_DEMO_PORT (8765)")
+    demo.set_defaults(func=cmd_demo_site)

@@ -1,0 +1,309 @@
+"""The sources registry: the intranet URLs HR admins list, kept in Redis.
+
+`knowledge/sources.yml` seeds an empty registry once; from then on Redis is the truth and the YAML is
+only an import/export format. A source is one hash per URL plus an ordered set of URLs (by time added),
+so the admin console and the CLI list sources in the order they were added.
+
+Credentials for protected intranets never enter Redis, logs or exports: a source names the environment
+variable that holds them (`auth: bearer:HR_WIKI_TOKEN`), and the fetcher reads it when it fetches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from string import Template
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import yaml
+
+from .store import DEFAULT_PREFIX, guarded
+
+DEFAULT_SOURCES_FILE = Path(__file__).parent / "sources.yml"
+AUTH_KINDS = ("basic", "bearer", "cookie")
+MAX_SOURCES = 10_000  # a bound on every listing and import
+MAX_TITLE = 300
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SourceError(ValueError):
+    """A source cannot be added or changed as asked; the message says why."""
+
+
+@dataclass
+class FetchStatus:
+    """What happened the last time a source was fetched."""
+
+    fetched_at: float = 0.0
+    http_status: int = 0
+    n_bytes: int = 0
+    n_passages: int = 0
+    error: str = ""
+    encoding: str = ""
+    seconds: float = 0.0
+    not_modified: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.fetched_at > 0 and not self.error
+
+
+@dataclass
+class Source:
+    url: str
+    title: str = ""
+    language: str = ""
+    enabled: bool = True
+    tags: list[str] = field(default_factory=list)
+    added_by: str = ""
+    added_at: float = 0.0
+    auth: str = ""  # "" or "<basic|bearer|cookie>:<ENV_VAR>"
+    status: FetchStatus = field(default_factory=FetchStatus)
+
+    def to_yaml_dict(self) -> dict:
+        d: dict = {"url": self.url}
+        for key in ("title", "language", "auth"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
+        if not self.enabled:
+            d["enabled"] = False
+        if self.tags:
+            d["tags"] = list(self.tags)
+        return d
+
+
+def normalize_url(url: str) -> str:
+    """The one spelling of a URL the registry stores: http(s) only, no credentials, lower-case scheme
+    and host, no default port, no fragment, "/" for an empty path. Raises `SourceError`."""
+    if not isinstance(url, str) or not url.strip():
+        raise SourceError("empty URL")
+    url = url.strip()
+    if len(url) > 2048:
+        raise SourceError("URL longer than 2,048 characters")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise SourceError(f"{url!r}: URLs cannot contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SourceError(f"{url!r}: malformed URL ({exc})") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise SourceError(f"{url!r}: only http and https URLs can be sources")
+    if not parts.hostname:
+        raise SourceError(f"{url!r}: the URL has no host")
+    if parts.username or parts.password:
+        raise SourceError(
+            f"{url!r}: credentials in URLs are refused; set `auth: basic:ENV_VAR` on the source instead"
+        )
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+
+
+def check_auth(auth: str) -> str:
+    auth = (auth or "").strip()
+    if not auth:
+        return ""
+    kind, _, env = auth.partition(":")
+    if kind not in AUTH_KINDS or not _ENV_NAME.match(env):
+        raise SourceError(
+            f"auth must be <{'|'.join(AUTH_KINDS)}>:<ENVIRONMENT_VARIABLE>, got {auth!r} "
+            "(the secret itself stays in the environment)"
+        )
+    return auth
+
+
+def check_language(language: str) -> str:
+    language = (language or "").strip()
+    if language and not _LANG.match(language):
+        raise SourceError(f"language must be a code such as en, fr, ja or pt-BR, got {language!r}")
+    return language
+
+
+class SourceRegistry:
+    """CRUD on the sources in Redis. Every method raises `StoreUnavailable` when Redis is down."""
+
+    def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+        self.r = client
+        self.prefix = prefix
+
+    # keys
+    @property
+    def _order(self) -> str:
+        return f"{self.prefix}sources"
+
+    def _key(self, url: str) -> str:
+        return f"{self.prefix}source:{url}"
+
+    # reading
+    def get(self, url: str) -> Source | None:
+        url = normalize_url(url)
+        with guarded(self.r):
+            raw = self.r.hgetall(self._key(url))
+        return _from_hash(raw) if raw else None
+
+    def list(self, enabled_only: bool = False) -> list[Source]:
+        with guarded(self.r):
+            urls = self.r.zrange(self._order, 0, MAX_SOURCES - 1)
+            pipe = self.r.pipeline(transaction=False)
+            for url in urls:
+                pipe.hgetall(self._key(url))
+            rows = pipe.execute()
+        sources = [_from_hash(raw) for raw in rows if raw]
+        return [s for s in sources if s.enabled] if enabled_only else sources
+
+    # writing
+    def add(
+        self,
+        url: str,
+        *,
+        title: str = "",
+        language: str = "",
+        tags: list[str] | None = None,
+        added_by: str = "",
+        enabled: bool = True,
+        auth: str = "",
+    ) -> Source:
+        source = Source(
+            url=normalize_url(url),
+            title=(title or "").strip()[:MAX_TITLE],
+            language=check_language(language),
+            enabled=enabled,
+            tags=[t.strip() for t in (tags or []) if t and t.strip()][:50],
+            added_by=(added_by or "").strip()[:200],
+            added_at=time.time(),
+            auth=check_auth(auth),
+        )
+        with guarded(self.r):
+            if self.r.zscore(self._order, source.url) is not None:
+                raise SourceError(f"{source.url} is already a source (`kate sources show {source.url}`)")
+            if self.r.zcard(self._order) >= MAX_SOURCES:
+                raise SourceError(f"the registry already holds {MAX_SOURCES:,} sources")
+            pipe = self.r.pipeline(transaction=True)
+            pipe.hset(self._key(source.url), mapping=_to_hash(source))
+            pipe.zadd(self._order, {source.url: source.added_at})
+            pipe.execute()
+        return source
+
+    def remove(self, url: str) -> None:
+        url = self._existing(url)
+        with guarded(self.r):
+            pipe = self.r.pipeline(transaction=True)
+            pipe.delete(self._key(url))
+            pipe.zrem(self._order, url)
+            pipe.execute()
+
+    def set_enabled(self, url: str, enabled: bool) -> Source:
+        url = self._existing(url)
+        with guarded(self.r):
+            self.r.hset(self._key(url), "enabled", "1" if enabled else "0")
+        return self.get(url)  # type: ignore[return-value]
+
+    def record_fetch(self, url: str, status: FetchStatus) -> None:
+        """Store the last fetch's outcome (only for a source that still exists)."""
+        url = normalize_url(url)
+        with guarded(self.r):
+            if self.r.exists(self._key(url)):
+                self.r.hset(self._key(url), "status", json.dumps(asdict(status)))
+
+    def _existing(self, url: str) -> str:
+        url = normalize_url(url)
+        with guarded(self.r):
+            if self.r.zscore(self._order, url) is None:
+                raise SourceError(f"{url} is not a source (`kate sources list` shows them)")
+        return url
+
+    # YAML
+    def seed_once(self, path: Path, variables: Mapping[str, str] | None = None) -> int:
+        """Import `path` the first time Kate starts on this Redis; later starts leave the registry alone
+        (admins may have removed seeded sources on purpose)."""
+        with guarded(self.r):
+            first = self.r.set(f"{self.prefix}sources:seeded", str(time.time()), nx=True)
+        if not first or not path.is_file():
+            return 0
+        added, _ = self.import_yaml(path.read_text(encoding="utf-8"), variables, added_by="sources.yml")
+        return added
+
+    def import_yaml(
+        self, text: str, variables: Mapping[str, str] | None = None, added_by: str = "import"
+    ) -> tuple[int, list[str]]:
+        """Add every source of a YAML document; already present URLs are skipped. (added, problems).
+        `${NAME}` in a URL is replaced from `variables`, then the environment (`${KATE_DEMO_URL}`, or an
+        intranet's base address that differs between staging and production)."""
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise SourceError(f"not valid YAML: {exc}") from exc
+        entries = doc.get("sources", []) if isinstance(doc, dict) else doc
+        if not isinstance(entries, list):
+            raise SourceError("expected a list of sources (or a mapping with a `sources:` list)")
+        added, problems = 0, []
+        for entry in entries[:MAX_SOURCES]:
+            if isinstance(entry, str):
+                entry = {"url": entry}
+            if not isinstance(entry, dict) or "url" not in entry:
+                problems.append(f"skipped {entry!r}: each source needs a url")
+                continue
+            tags = entry.get("tags") or []
+            url = Template(str(entry["url"])).safe_substitute({**os.environ, **(variables or {})})
+            try:
+                self.add(
+                    url,
+                    title=str(entry.get("title") or ""),
+                    language=str(entry.get("language") or ""),
+                    tags=[str(t) for t in tags] if isinstance(tags, list) else [str(tags)],
+                    enabled=bool(entry.get("enabled", True)),
+                    auth=str(entry.get("auth") or ""),
+                    added_by=added_by,
+                )
+                added += 1
+            except SourceError as exc:
+                problems.append(str(exc))
+        return added, problems
+
+    def export_yaml(self) -> str:
+        doc = {"sources": [s.to_yaml_dict() for s in self.list()]}
+        return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _to_hash(source: Source) -> dict[str, str]:
+    return {
+        "url": source.url,
+        "title": source.title,
+        "language": source.language,
+        "enabled": "1" if source.enabled else "0",
+        "tags": json.dumps(source.tags, ensure_ascii=False),
+        "added_by": source.added_by,
+        "added_at": repr(source.added_at),
+        "auth": source.auth,
+        "status": json.dumps(asdict(source.status)),
+    }
+
+
+def _from_hash(raw: dict[str, str]) -> Source:
+    try:
+        status = FetchStatus(**json.loads(raw.get("status") or "{}"))
+    except (TypeError, ValueError):
+        status = FetchStatus(error="unreadable status record")
+    return Source(
+        url=raw["url"],
+        title=raw.get("title", ""),
+        language=raw.get("language", ""),
+        enabled=raw.get("enabled", "1") == "1",
+        tags=json.loads(raw.get("tags") or "[]"),
+        added_by=raw.get("added_by", ""),
+        added_at=float(raw.get("added_at") or 0),
+        auth=raw.get("auth", ""),
+        status=status,
+    )

@@ -1,0 +1,61 @@
+"""Redis, Kate's one database: a connection with timeouts, and one error for "Redis is not there".
+
+Every Redis call in `knowledge` goes through a client made here, so a stopped or unreachable server
+gives `StoreUnavailable` with the address in words an admin understands, within a few seconds, never a
+hang and never a half-written record (multi-key writes use MULTI/EXEC transactions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+DEFAULT_PREFIX = "kate:"
+
+
+class StoreUnavailable(RuntimeError):
+    """Redis cannot be reached (or answered with an error); nothing was changed by the failed call."""
+
+
+def connect(url: str, *, timeout: float = 3.0) -> redis.Redis:
+    """A client for `url` (redis://host:port/db) that fails fast; strings come back decoded."""
+    try:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            decode_responses=True,
+            retry_on_timeout=False,
+        )
+    except ValueError as exc:
+        raise StoreUnavailable(f"REDIS_URL {url!r} is not a Redis URL: {exc}") from exc
+    return client
+
+
+def ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+
+
+def describe(client: redis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+    return f"redis://{where}/{kwargs.get('db', 0)}"
+
+
+@contextmanager
+def guarded(client: redis.Redis) -> Iterator[None]:
+    """Turn redis-py's connection errors into `StoreUnavailable` naming the server."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StoreUnavailable(
+            f"Redis at {describe(client)} is unreachable ({exc}); nothing was changed. "
+            "Start Redis or set REDIS_URL."
+        ) from exc
+    except redis.ResponseError as exc:
+        raise StoreUnavailable(f"Redis at {describe(client)} refused the command: {exc}") from exc
