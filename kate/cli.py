@@ -12,7 +12,7 @@ from pathlib import Path
 from knowledge.store import StoreUnavailable
 from qa_engine import Passage, Reader
 from qa_engine.model_store import ModelLoadError, build_offline, offline_name
-from qa_engine.ranker import Ranker, rank_and_read
+from qa_engine.ranker import Ranker, RankerConfig, rank_and_read
 
 from .knowledge_cli import add_parsers as add_knowledge_parsers
 from .settings import SHARED_QA_DEV, Settings, SettingsError
@@ -378,6 +378,22 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench_ask import bench_ask
+    from .local_redis import open_redis
+
+    client = open_redis(settings)
+    t0 = time.perf_counter()
+    reader = make_reader(settings, args.model)
+    ranker = make_ranker(settings) or Ranker(RankerConfig(models_dir=str(settings.models_dir)))
+    load_s = time.perf_counter() - t0
+    result = bench_ask(
+        settings, client, reader, ranker, load_s, output=Path(args.output), repeats=args.repeats
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.describe():
         print(f"{name:18} {value}")
@@ -479,6 +495,12 @@ def build_parser() -> argparse.ArgumentParser:
     br.set_defaults(func=cmd_bench)
 
     add_knowledge_parsers(sub)
+
+    ba = bench.add_parser("ask", help="one question from the sources, cold and warm, stage by stage")
+    ba.add_argument("--model")
+    ba.add_argument("--output", default="docs/benchmarks.md")
+    ba.add_argument("--repeats", type=int, default=3, help="cold runs")
+    ba.set_defaults(func=cmd_bench_ask)
 
     st = sub.add_parser("settings", help="print the effective settings")
     st.set_defaults(func=cmd_settings)

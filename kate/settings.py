@@ -30,23 +30,13 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
-def _positive_float(name: str, raw: str) -> float:
+def _float(name: str, raw: str, *, allow_zero: bool = False) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _nonnegative_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise SettingsError(f"{name} must be >= 0, got {value}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise SettingsError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
     return value
 
 
@@ -149,23 +139,23 @@ class Settings:
             top_k=_positive_int("KATE_TOP_K", get("KATE_TOP_K", "3")),
             min_score=_optional_float("KATE_MIN_SCORE", get("KATE_MIN_SCORE", "")),
             threads=_positive_int("KATE_THREADS", threads) if threads else None,
-            fetch_timeout=_positive_float("KATE_FETCH_TIMEOUT", get("KATE_FETCH_TIMEOUT", "10")),
+            fetch_timeout=_float("KATE_FETCH_TIMEOUT", get("KATE_FETCH_TIMEOUT", "10")),
             max_page_bytes=_positive_int("KATE_MAX_PAGE_BYTES", get("KATE_MAX_PAGE_BYTES", "5000000")),
             log_level=_choice("debug", "info", "warning", "error")(
                 "KATE_LOG_LEVEL", get("KATE_LOG_LEVEL", "warning")
             ),
             redis_url=get("REDIS_URL", "") or None,
             redis_prefix=get("KATE_REDIS_PREFIX", "kate:"),
-            cache_ttl=_positive_float("KATE_CACHE_TTL", get("KATE_CACHE_TTL", "3600")),
+            cache_ttl=_float("KATE_CACHE_TTL", get("KATE_CACHE_TTL", "3600")),
             fetch_workers=_positive_int("KATE_FETCH_WORKERS", get("KATE_FETCH_WORKERS", "8")),
-            fetch_budget=_positive_float("KATE_FETCH_BUDGET", get("KATE_FETCH_BUDGET", "3")),
+            fetch_budget=_float("KATE_FETCH_BUDGET", get("KATE_FETCH_BUDGET", "3")),
             sources_file=Path(get("KATE_SOURCES_FILE", str(DEFAULT_SOURCES_FILE))).expanduser(),
             demo_port=_positive_int("KATE_DEMO_PORT", get("KATE_DEMO_PORT", "8765")),
             ranker=None
             if get("KATE_RANKER", DEFAULT_RANKER).lower() == "none"
             else get("KATE_RANKER", DEFAULT_RANKER),
             rank_top=_positive_int("KATE_RANK_TOP", get("KATE_RANK_TOP", "10")),
-            rank_weight=_nonnegative_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10")),
+            rank_weight=_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10"), allow_zero=True),
         )
         if settings.stride >= settings.max_length:
             raise SettingsError("KATE_STRIDE must be smaller than KATE_MAX_LENGTH")

@@ -48,8 +48,30 @@ def test_values_are_parsed():
         ({"KATE_PRECISION": "int4"}, "KATE_PRECISION"),
         ({"KATE_MIN_SCORE": "high"}, "KATE_MIN_SCORE"),
         ({"KATE_LOG_LEVEL": "loud"}, "KATE_LOG_LEVEL"),
+        ({"KATE_CACHE_TTL": "0"}, "KATE_CACHE_TTL"),
+        ({"KATE_FETCH_BUDGET": "soon"}, "KATE_FETCH_BUDGET"),
+        ({"KATE_RANK_TOP": "0"}, "KATE_RANK_TOP"),
+        ({"KATE_RANK_WEIGHT": "-1"}, "KATE_RANK_WEIGHT"),
     ],
 )
 def test_bad_values_name_the_variable(env, name):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(env)
+
+
+def test_knowledge_and_ranker_settings():
+    default = Settings.from_env({})
+    assert default.redis_url is None and default.redis_prefix == "kate:" and default.ranker is not None
+    assert default.sources_file.name == "sources.yml" and default.sources_file.is_file()
+    custom = Settings.from_env(
+        {
+            "REDIS_URL": "redis://db:6379/3",
+            "KATE_RANKER": "none",
+            "KATE_RANK_WEIGHT": "0",
+            "KATE_CACHE_TTL": "60",
+        }
+    )
+    assert (
+        custom.redis_url == "redis://db:6379/3" and custom.ranker is None and custom.ranker_config() is None
+    )
+    assert custom.rank_weight == 0.0 and custom.cache_ttl == 60.0

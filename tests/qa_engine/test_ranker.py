@@ -1,0 +1,84 @@
+"""The passage ranker: which passages get read, how answers are re-scored, and the vector cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_models import random_model, small_vocab_tokenizer
+
+from knowledge.cache import VectorCache
+from knowledge.store import connect
+from qa_engine import Passage, Reader, ReaderConfig
+from qa_engine.ranker import Ranker, RankerConfig, rank_and_read
+
+WORDS = "leave days salary paid month office address badge holiday remote week laptop"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-encoder")
+    tok = small_vocab_tokenizer(WORDS + " query passage")
+    random_model(len(tok), layers=1, seed=3).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def passages() -> list[Passage]:
+    texts = ["leave days holiday", "salary paid month", "office address badge", "remote week laptop"]
+    return [Passage(t, url=f"http://hr.example/{i}", title=f"p{i}", id=f"p{i}") for i, t in enumerate(texts)]
+
+
+def test_similarities_are_cosines_in_passage_order(model_dir):
+    ranker = Ranker(RankerConfig(model=str(model_dir)))
+    ps = passages()
+    sims = ranker.similarities("salary month", ps)
+    assert sims.shape == (4,) and np.all(np.abs(sims) <= 1.0 + 1e-5)
+    alone = [ranker.similarities("salary month", [p])[0] for p in ps]  # batching and order change nothing
+    np.testing.assert_allclose(sims, alone, atol=1e-5)
+    vectors = ranker.passage_vectors(ps)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_only_the_best_passages_are_read_and_scores_carry_their_relevance(model_dir):
+    ranker = Ranker(RankerConfig(model=str(model_dir)))
+    reader = Reader(ReaderConfig(model=str(model_dir)))
+    ps = passages()
+    sims = ranker.similarities("leave holiday", ps)
+    best_two = {ps[i].id for i in np.argsort(-sims)[:2]}
+    answers = rank_and_read(reader, ranker, "leave holiday", ps, top_k=10, read_top=2, weight=10.0)
+    spans = [a for a in answers if a.passage is not None]
+    assert spans and {a.passage.id for a in spans} <= best_two
+    plain = {(a.passage.id, a.start, a.end): a.score for a in reader.answer("leave holiday", ps, top_k=50)}
+    for a in spans:
+        rel = sims[[p.id for p in ps].index(a.passage.id)]
+        assert a.relevance == pytest.approx(rel, abs=1e-5)
+        assert a.score == pytest.approx(plain[(a.passage.id, a.start, a.end)] - 10.0 * (1 - rel), abs=1e-3)
+    assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+    assert rank_and_read(reader, None, "leave holiday", ps, top_k=3) == reader.answer(
+        "leave holiday", ps, top_k=3
+    )
+
+
+def test_passage_vectors_are_shared_through_redis(model_dir, redis_client, monkeypatch):
+    store = VectorCache(redis_client)
+    first = Ranker(RankerConfig(model=str(model_dir)), store)
+    ps = passages()
+    expected = first.passage_vectors(ps)
+    assert len(redis_client.keys("kate:vec:*")) == 4
+    second = Ranker(RankerConfig(model=str(model_dir)), store)
+    encoded: list[int] = []
+    real_encode = second._encode
+    monkeypatch.setattr(second, "_encode", lambda texts: encoded.append(len(texts)) or real_encode(texts))
+    np.testing.assert_allclose(second.passage_vectors(ps), expected, atol=2e-3)  # float16 in Redis
+    assert encoded == []  # nothing re-encoded
+    changed = [*ps[:3], Passage("remote week", url="http://hr.example/3", title="p3", id="p3")]
+    second.passage_vectors(changed)
+    assert encoded == [1]  # only the edited passage
+
+
+def test_a_dead_vector_store_only_costs_time(model_dir):
+    from redis_process import free_port
+
+    dead = VectorCache(connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5))
+    ranker = Ranker(RankerConfig(model=str(model_dir)), dead)
+    assert ranker.similarities("leave", passages()).shape == (4,)
