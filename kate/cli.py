@@ -11,8 +11,8 @@ from pathlib import Path
 
 from knowledge.store import StoreUnavailable
 from qa_engine import Passage, Reader
-from qa_engine.model_store import ModelLoadError, build_offline, offline_name
-from qa_engine.ranker import Ranker, RankerConfig, rank_and_read
+from qa_engine.model_store import ModelLoadError, build_offline, offline_name, resolve
+from qa_engine.ranker import Ranker, RankerConfig, rank_and_read, same_tokenizer
 
 from .knowledge_cli import add_parsers as add_knowledge_parsers
 from .settings import SHARED_QA_DEV, Settings, SettingsError
@@ -46,13 +46,21 @@ def make_reader(settings: Settings, spec: str | None) -> Reader:
     return reader
 
 
-def make_ranker(settings: Settings, store: object | None = None) -> Ranker | None:
-    """The passage ranker (KATE_RANKER; `none` turns it off), its base model built when missing."""
+def make_ranker(
+    settings: Settings, store: object | None = None, reader: Reader | None = None
+) -> Ranker | None:
+    """The passage ranker (KATE_RANKER; `none` turns it off), its base model built when missing. It
+    borrows the reader's tokenizer when both models carry the same one."""
     cfg = settings.ranker_config()
     if cfg is None:
         return None
     ensure_model(settings, cfg.model)
-    ranker = Ranker(cfg, store)  # type: ignore[arg-type]
+    tokenizer = None
+    if reader is not None:
+        reader_folder = resolve(reader.config.model, reader.config.models_dir)
+        if same_tokenizer(reader_folder, resolve(cfg.model, cfg.models_dir)):
+            tokenizer = reader.tokenizer
+    ranker = Ranker(cfg, store, tokenizer)  # type: ignore[arg-type]
     ranker.warm_up()
     return ranker
 
@@ -140,7 +148,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     t0 = time.perf_counter()
     reader = make_reader(settings, args.model)
-    ranker = make_ranker(settings, vector_store)
+    ranker = make_ranker(settings, vector_store, reader)
     timings["model load"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     answers = rank_and_read(
@@ -193,7 +201,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     pages = len({p.url for p in passages})
     print(f"Kate {settings.qa_model}: {len(passages)} passages from {pages} pages")
     reader = make_reader(settings, None)
-    ranker = make_ranker(settings, store)
+    ranker = make_ranker(settings, store, reader)
     for question in SAMPLE_QUESTIONS:
         t = time.perf_counter()
         answers = rank_and_read(
@@ -319,7 +327,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.output),
         command,
         progress=not args.no_progress,
-        ranker=make_ranker(settings),
+        ranker=make_ranker(settings, None, reader),
     )
     print(json.dumps({"output": args.output, "hr_accuracy": summary["hr_accuracy"]}))
     return 0
@@ -385,7 +393,7 @@ def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
     client = open_redis(settings)
     t0 = time.perf_counter()
     reader = make_reader(settings, args.model)
-    ranker = make_ranker(settings) or Ranker(RankerConfig(models_dir=str(settings.models_dir)))
+    ranker = make_ranker(settings, None, reader) or Ranker(RankerConfig(models_dir=str(settings.models_dir)))
     load_s = time.perf_counter() - t0
     result = bench_ask(
         settings, client, reader, ranker, load_s, output=Path(args.output), repeats=args.repeats

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from .model_folders import sha256_of
 from .model_store import ModelLoadError, resolve
 from .types import Answer, Passage
 
@@ -52,7 +53,11 @@ class RankerConfig:
 
 
 class Ranker:
-    def __init__(self, config: RankerConfig, store: VectorStore | None = None) -> None:
+    def __init__(
+        self, config: RankerConfig, store: VectorStore | None = None, tokenizer: object = None
+    ) -> None:
+        """`tokenizer`: an already loaded tokenizer identical to the model's (the reader's, when both come
+        from the same base: loading XLM-R's 250k-entry tokenizer costs seconds)."""
         from transformers import AutoModel, AutoTokenizer
 
         self.config = config
@@ -61,7 +66,7 @@ class Ranker:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(location)
+            self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(location)
             self.model = AutoModel.from_pretrained(location).eval()
         except OSError as exc:
             raise ModelLoadError(f"cannot load ranker model {config.model!r}: {exc}") from exc
@@ -140,6 +145,16 @@ class Ranker:
 
     def warm_up(self) -> None:
         self._encode(["query: warm-up"])
+
+
+def same_tokenizer(folder_a: str, folder_b: str) -> bool:
+    """Whether two model folders carry byte-identical tokenizer files (one loaded tokenizer serves both)."""
+    names = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+    for name in names:
+        a, b = Path(folder_a) / name, Path(folder_b) / name
+        if a.is_file() != b.is_file() or (a.is_file() and sha256_of(a) != sha256_of(b)):
+            return False
+    return (Path(folder_a) / "tokenizer.json").is_file()
 
 
 def rank_and_read(

@@ -82,3 +82,13 @@ def test_a_dead_vector_store_only_costs_time(model_dir):
     dead = VectorCache(connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5))
     ranker = Ranker(RankerConfig(model=str(model_dir)), dead)
     assert ranker.similarities("leave", passages()).shape == (4,)
+
+
+def test_one_tokenizer_serves_reader_and_ranker_only_when_identical(model_dir, tmp_path):
+    from qa_engine.ranker import same_tokenizer
+
+    other = tmp_path / "other"
+    small_vocab_tokenizer("completely different words").save_pretrained(other)
+    assert same_tokenizer(str(model_dir), str(model_dir))
+    assert not same_tokenizer(str(model_dir), str(other))
+    assert not same_tokenizer(str(tmp_path), str(tmp_path))  # no tokenizer at all
