@@ -367,6 +367,7 @@ def cmd_curve(args: argparse.Namespace, settings: Settings) -> int:
         args.others or [],
         Path(args.output_dir),
         progress=not args.no_progress,
+        others_sample=args.sample_others,
     )
     print(json.dumps([vars(p) for p in points], indent=2))
     return 0
@@ -484,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--dev", required=True, help="target-language dev file")
     cu.add_argument("--others", action="append", help="other languages' training files (repeatable)")
     cu.add_argument("--sizes", default="0,100,300,1000,all")
+    cu.add_argument("--sample-others", type=int, help="keep N random examples of each --others file")
     cu.add_argument("--output-dir", default="docs/qa-runs")
     cu.add_argument("--epochs", type=float, default=3.0)
     cu.add_argument("--lr", type=float, default=5e-5)

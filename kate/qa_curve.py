@@ -40,8 +40,11 @@ def run_curve(
     others: list[str],
     output_dir: Path,
     progress: bool = True,
+    others_sample: int | None = None,
 ) -> list[CurvePoint]:
-    """`sizes`: target examples per point (None: all of them); 0 with no other data scores the start model."""
+    """`sizes`: target examples per point (None: all of them); 0 with no other data scores the start model.
+    `others_sample`: keep that many random examples of each other-language file (the same ones at every
+    point: sampling is seeded), to size the runs to the machine."""
     output_dir.mkdir(parents=True, exist_ok=True)
     record = output_dir / "curve.json"
     done = {
@@ -67,7 +70,7 @@ def run_curve(
                         **asdict(base),
                         "train_files": files,
                         "output_dir": str(run_dir),
-                        "samples": {target: n},
+                        "samples": {target: n, **{o: others_sample for o in extra if others_sample}},
                         "mode": "fixed",
                         "dev_files": [],
                     }
@@ -83,6 +86,7 @@ def run_curve(
                         "target": Path(target).name,
                         "dev": Path(dev).name,
                         "others": [Path(o).name for o in others],
+                        "others_sample": others_sample,
                         "points": [asdict(p) for p in points],
                     },
                     indent=2,

@@ -194,7 +194,11 @@ def gather_training_examples(cfg: TrainConfig) -> tuple[list[LabelledExample], d
         examples = load_labelled(path)
         wanted = _sample_size(cfg.samples, path)
         if wanted is not None and wanted < len(examples):
-            examples = rng.sample(examples, wanted)
+            # Each file has its own seeded order, and a sample is a prefix of it: samples of one file do
+            # not depend on the other files, and a smaller sample is part of a larger one (learning curves).
+            order = list(examples)
+            random.Random(f"{cfg.seed}:{Path(path).name}").shuffle(order)
+            examples = order[:wanted]
         per_file[path] = examples
     examples = [ex for exs in per_file.values() for _, ex in exs]
     counts = {Path(p).name: len(v) for p, v in per_file.items()}

@@ -129,9 +129,14 @@ class FixtureHandler(BaseHTTPRequestHandler):
         return self._send(404, b"not found")
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up on purpose (timeouts, byte caps) are part of the tests, not errors."""
+
+
 class FixtureServer:
     def __enter__(self) -> FixtureServer:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), FixtureHandler)
+        self.httpd = QuietServer(("127.0.0.1", 0), FixtureHandler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
