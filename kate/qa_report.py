@@ -94,10 +94,19 @@ def evaluate_dev(reader: Reader, dev_dir: Path, progress: bool) -> dict[str, Fil
     return {path.name: score_file(reader, path, progress=progress) for path in sorted(dev_dir.glob("*.json"))}
 
 
+def _load_runs(runs_dir: Path, kind: str) -> list[dict]:
+    found = []
+    for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and record.get("kind") == kind:
+            found.append(record)
+    return found
+
+
 def _runs_section(runs_dir: Path) -> list[str]:
+    """Training experiments recorded in docs/qa-runs/ (each JSON carries its own command)."""
     lines = ["## Fixed vs validated training", ""]
-    runs = sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []
-    modes = [json.loads(p.read_text()) for p in runs if json.loads(p.read_text()).get("kind") == "mode"]
+    modes = _load_runs(runs_dir, "mode")
     if not modes:
         lines += [
             "Not measured yet: no `kind: mode` run in `docs/qa-runs/`. Each needs two training runs "
@@ -105,19 +114,64 @@ def _runs_section(runs_dir: Path) -> list[str]:
             "",
         ]
     else:
-        lines += ["| data | mode | steps | dev F1 |", "|---|---|---:|---:|"]
-        lines += [f"| {r['data']} | {r['mode']} | {r['steps']} | {r['f1']:.2f} |" for r in modes]
-        lines.append("")
+        lines += [
+            "As in the DeepPavlov study's tables: the same data, start and seed, trained for a fixed number "
+            "of epochs or with validation on the target dev set (best checkpoint kept, early stop).",
+            "",
+            "| start | data | mode | steps run | kept | dev F1 / EM | train time |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
+        for r in modes:
+            lines.append(
+                f"| {r['start']} | {r['data']} | {r['mode']} | {r['steps']} | {r.get('kept', r['steps'])} | "
+                f"{r['f1']:.2f} / {r['exact_match']:.2f} | {r['seconds'] / 60:.0f} min |"
+            )
+        lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in modes] + [""]
     lines += ["## Learning curve", ""]
     curve = runs_dir / "learning-curve.png"
-    if curve.is_file():
-        lines += [f"![learning curve](qa-runs/{curve.name})", ""]
+    points = _load_runs(runs_dir, "curve")
+    if curve.is_file() and points:
+        c = points[0]
+        lines += [
+            f"F1 on `{c['dev']}` against the number of `{c['target']}` training examples, from "
+            f"`{c['start']}`, without and with {c['others_sample']} examples of "
+            f"{', '.join(f'`{o}`' for o in c['others'])} (the study's Figure 2).",
+            "",
+            f"![learning curve](qa-runs/{curve.name})",
+            "",
+            "| setting | target examples | F1 | EM |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {p['setting']} | {p['target_examples']} | {p['f1']:.2f} | {p['exact_match']:.2f} |"
+            for p in c["points"]
+        ]
+        lines += ["", f"Command: `{c['command']}`", ""]
     else:
         lines += [
             "Not measured yet: it needs one training run per point (target-language examples 0, 100, "
             "300, 1000, all; with and without the other languages).",
             "",
         ]
+    pairs = _load_runs(runs_dir, "cross-lingual")
+    if pairs:
+        x = pairs[0]["cells"]
+        lines += [
+            "## Cross-lingual pairs (`--cross-lingual`)",
+            "",
+            pairs[0]["about"],
+            "F1 without pairs → with pairs; context rows, question columns.",
+            "",
+            "| context \\ question | en | fr | ja |",
+            "|---|---:|---:|---:|",
+        ]
+        for c in ("en", "fr", "ja"):
+            cells = []
+            for q in ("en", "fr", "ja"):
+                a, b = x[f"q-{q}.c-{c}"]["without_pairs"]["f1"], x[f"q-{q}.c-{c}"]["with_pairs"]["f1"]
+                cells.append(f"{a:.1f} → **{b:.1f}** ({b - a:+.1f})")
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
+        lines += ["", "Commands:", ""] + [f"- `{cmd}`" for cmd in pairs[0]["commands"]] + [""]
     return lines
 
 
