@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -528,6 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         return args.func(args, settings)
+    except BrokenPipeError:  # `kate sources list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ModelLoadError, StoreUnavailable, ValueError, OSError) as exc:
         print(f"kate: {exc}", file=sys.stderr)
         return 1
