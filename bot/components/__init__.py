@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components for Kate (loaded by Rasa from bot/, in .venv-rasa)."""
