@@ -72,8 +72,25 @@ ensure_venv() {
     say ".venv ready"
 }
 
+# Rasa 3.6 runs on Python 3.10 only: its own environment, as Rasa ships its own image.
+RASA_VENV="$ROOT/.venv-rasa"
+RASA_PIN="rasa==3.6.21"
+ensure_rasa_venv() {
+    local stamp="$RASA_VENV/.kate-setup"
+    if [ -x "$RASA_VENV/bin/rasa" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$RASA_PIN" ]; then return 0; fi
+    local py
+    py="$(find_python 3.10)" || { say "Python 3.10 not found (PATH or pyenv): Rasa 3.6 needs it"; exit 1; }
+    [ -x "$RASA_VENV/bin/python" ] || { say "creating .venv-rasa with $py"; "$py" -m venv "$RASA_VENV"; }
+    say "installing $RASA_PIN into .venv-rasa (first run takes a few minutes)"
+    VENV="$RASA_VENV" pip_install --upgrade pip
+    VENV="$RASA_VENV" pip_install "$RASA_PIN"
+    echo "$RASA_PIN" >"$stamp"
+    say ".venv-rasa ready"
+}
+
 run_tests() {
     ensure_venv
+    ensure_rasa_venv
     say "ruff"
     "$VENV/bin/ruff" check .
     say "pytest"
@@ -89,6 +106,6 @@ run_tests() {
 cmd="${1:-up}"
 case "$cmd" in
     test) shift; run_tests "$@" ;;
-    setup) ensure_venv ;;
+    setup) ensure_venv; ensure_rasa_venv ;;
     *) ensure_venv; exec "$VENV/bin/kate" "$@" ;;
 esac
