@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import sys
@@ -227,6 +228,46 @@ _SOURCES_ACTIONS = {
 }
 
 
+# -- kate feedback ---------------------------------------------------------------------------------------
+def _epoch(text: str | None, end_of_day: bool = False) -> float | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SourceError(f"{text!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end_of_day and len(text) == 10:
+        return moment.timestamp() + 86400 - 0.001
+    return moment.timestamp()
+
+
+def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge.feedback import FeedbackLog, export
+
+    try:
+        since, until = _epoch(args.since), _epoch(args.until, end_of_day=True)
+        log = FeedbackLog(open_redis(settings), settings.redis_prefix)
+        with contextlib.ExitStack() as stack:
+            out = (
+                stack.enter_context(Path(args.output).open("w", encoding="utf-8", newline=""))
+                if args.output
+                else sys.stdout
+            )
+            for chunk in export(log.entries(since, until), args.format):
+                out.write(chunk)
+    except SourceError as exc:
+        print(f"kate feedback export: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"kate feedback export: {exc}", file=sys.stderr)
+        return 3
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 # -- kate demo-site ---------------------------------------------------------------------------------------
 def cmd_demo_site(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.demo_server import demo_pages, serve_demo_site
@@ -274,6 +315,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     exp = actions.add_parser("export", help="print the sources as YAML (the sources.yml format)")
     exp.add_argument("--output", "-o")
     src.set_defaults(func=cmd_sources)
+
+    fb = sub.add_parser("feedback", help="the 👍/👎 log").add_subparsers(dest="action", required=True)
+    ex = fb.add_parser("export", help="write the feedback log as CSV or JSON Lines (oldest first)")
+    ex.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC)")
+    ex.add_argument("--until", help="up to this date, inclusive")
+    ex.add_argument("--output", "-o", help="file to write (default: standard output)")
+    ex.set_defaults(func=cmd_feedback_export)
 
     demo = sub.add_parser("demo-site", help="serve the demo intranet on 127.0.0.1")
     demo.add_argument("--port", type=int, help="default: KATE_DEMO_PORT (8765)")
