@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from knowledge.cache import PageCache
+from knowledge.feedback import FeedbackError
 from knowledge.library import FetchLimits, Knowledge
 from knowledge.sources import Source, SourceError, SourceRegistry, normalize_url
 from knowledge.store import StoreUnavailable
@@ -235,7 +236,7 @@ def _epoch(text: str | None, end_of_day: bool = False) -> float | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise SourceError(f"{text!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+        raise FeedbackError(f"{text!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if end_of_day and len(text) == 10:
@@ -257,7 +258,7 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
             )
             for chunk in export(log.entries(since, until), args.format):
                 out.write(chunk)
-    except SourceError as exc:
+    except FeedbackError as exc:
         print(f"kate feedback export: {exc}", file=sys.stderr)
         return 2
     except StoreUnavailable as exc:
