@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from charset_normalizer import from_bytes
@@ -50,17 +50,48 @@ class FetchedPage:
         return self.status == 304
 
 
-def validate_url(url: str) -> str:
-    """Accept absolute http(s) URLs with a host and no embedded credentials."""
+class InvalidURL(ValueError):
+    """A URL Kate will not fetch or store; the message says why."""
+
+
+def normalize_url(url: str) -> str:
+    """The one spelling of an acceptable URL: http(s) only, no credentials, lower-case scheme and host,
+    no default port, no fragment, "/" for an empty path. Raises `InvalidURL`."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidURL("empty URL")
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise FetchError(f"{url!r}: only http and https URLs are allowed")
+    if len(url) > 2048:
+        raise InvalidURL("URL longer than 2,048 characters")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise InvalidURL(f"{url!r}: URLs cannot contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"{url!r}: malformed URL ({exc})") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InvalidURL(f"{url!r}: only http and https URLs are allowed")
     if not parts.hostname:
-        raise FetchError(f"{url!r}: the URL has no host")
+        raise InvalidURL(f"{url!r}: the URL has no host")
     if parts.username or parts.password:
-        raise FetchError(f"{url!r}: credentials in URLs are refused (configure them per source instead)")
-    return url
+        raise InvalidURL(
+            f"{url!r}: credentials in URLs are refused; set `auth: basic:ENV_VAR` on the source instead"
+        )
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+
+
+def validate_url(url: str) -> str:
+    """`normalize_url` for a fetch: a refused URL is a `FetchError` like any other unreadable page."""
+    try:
+        return normalize_url(url)
+    except InvalidURL as exc:
+        raise FetchError(str(exc)) from None
 
 
 def auth_headers(auth: str) -> dict[str, str]:

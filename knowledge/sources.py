@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import yaml
 
+from . import fetch
 from .store import DEFAULT_PREFIX, guarded
 
 DEFAULT_SOURCES_FILE = Path(__file__).parent / "sources.yml"
@@ -80,35 +80,11 @@ class Source:
 
 
 def normalize_url(url: str) -> str:
-    """The one spelling of a URL the registry stores: http(s) only, no credentials, lower-case scheme
-    and host, no default port, no fragment, "/" for an empty path. Raises `SourceError`."""
-    if not isinstance(url, str) or not url.strip():
-        raise SourceError("empty URL")
-    url = url.strip()
-    if len(url) > 2048:
-        raise SourceError("URL longer than 2,048 characters")
-    if any(c.isspace() or ord(c) < 32 for c in url):
-        raise SourceError(f"{url!r}: URLs cannot contain spaces or control characters")
+    """The one spelling of a URL the registry stores (`fetch.normalize_url`). Raises `SourceError`."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise SourceError(f"{url!r}: malformed URL ({exc})") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise SourceError(f"{url!r}: only http and https URLs can be sources")
-    if not parts.hostname:
-        raise SourceError(f"{url!r}: the URL has no host")
-    if parts.username or parts.password:
-        raise SourceError(
-            f"{url!r}: credentials in URLs are refused; set `auth: basic:ENV_VAR` on the source instead"
-        )
-    host = parts.hostname.lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port and (scheme, port) not in (("http", 80), ("https", 443)):
-        host = f"{host}:{port}"
-    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+        return fetch.normalize_url(url)
+    except fetch.InvalidURL as exc:
+        raise SourceError(str(exc)) from None
 
 
 def check_auth(auth: str) -> str:
