@@ -87,18 +87,17 @@ def bench_ask(
         registry.import_yaml(settings.sources_file.read_text(encoding="utf-8"), {"KATE_DEMO_URL": base})
         cold: list[AskTimings] = []
         for r in range(repeats):
-            for key in client.scan_iter(f"{prefix}page:*"):  # type: ignore[attr-defined]
-                client.delete(key)  # type: ignore[attr-defined]
-            for key in client.scan_iter(f"{prefix}vec:*"):  # type: ignore[attr-defined]
-                client.delete(key)  # type: ignore[attr-defined]
+            for pattern in (f"{prefix}page:*", f"{prefix}vec:*"):  # empty caches: a cold start
+                for key in client.scan_iter(pattern):  # type: ignore[attr-defined]
+                    client.delete(key)  # type: ignore[attr-defined]
             ranker.store = VectorCache(client, prefix)  # type: ignore[arg-type]
-            ranker._memory.clear()
+            ranker.forget()
             kn = Knowledge(registry, PageCache(client, prefix, ttl=settings.cache_ttl), limits)
             cold.append(_one_question(kn, reader, ranker, questions[r % len(questions)], settings))
             kn.close()
             print(f"bench ask: cold run {r + 1}: {cold[-1].total_s:.2f} s", file=sys.stderr, flush=True)
         kn = Knowledge(registry, PageCache(client, prefix, ttl=settings.cache_ttl), limits)
-        ranker._memory.clear()  # warm = Redis caches, as a freshly started action server would see them
+        ranker.forget()  # warm = Redis caches, as a freshly started action server would see them
         warm, alone = [], []
         for q in questions:  # ranker path and reader-alone path alternate, question by question
             warm.append(_one_question(kn, reader, ranker, q, settings))
@@ -120,6 +119,7 @@ def bench_ask(
         "warm_rank_read_s": med(w.rank_read_s for w in warm),
         "warm_max_s": max(w.total_s for w in warm),
         "alone_read_s": med(a.rank_read_s for a in alone),
+        "cold_runs": repeats,
     }
     command = f"kate bench ask --repeats {repeats}"
     write_section(output, render(result, reader, ranker, settings, command), SECTION)
@@ -155,8 +155,7 @@ def render(r: dict, reader: Reader, ranker: Ranker, settings: Settings, command:
         f"Side by side, warm, same run: the reader alone reading all {r['passages']} passages takes "
         f"{r['alone_read_s']:.2f} s per question against {r['warm_rank_read_s']:.2f} s for rank + read "
         f"(**{r['alone_read_s'] / r['warm_rank_read_s']:.1f}x**), and answers fewer questions right "
-        "(docs/qa-results.md, HR sanity). Cold and warm figures are medians; cold runs: "
-        f"{command.split()[-1]}.",
+        f"(docs/qa-results.md, HR sanity). Cold and warm figures are medians; cold runs: {r['cold_runs']}.",
         "",
         f"<!-- /bench:{SECTION} -->",
     ]

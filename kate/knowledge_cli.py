@@ -8,6 +8,7 @@ import json
 import socket
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,15 +88,23 @@ def _source_dict(source: Source) -> dict:
     return d
 
 
-def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+def _reported(command: str, action: Callable[[], int]) -> int:
+    """Run an admin command: a refused request exits 2, an unreachable Redis 3, each with its reason."""
     try:
-        return _SOURCES_ACTIONS[args.action](args, settings, open_knowledge(settings))
-    except SourceError as exc:
-        print(f"kate sources {args.action}: {exc}", file=sys.stderr)
+        return action()
+    except (SourceError, FeedbackError) as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
         return 2
     except StoreUnavailable as exc:
-        print(f"kate sources {args.action}: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
         return 3
+
+
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    return _reported(
+        f"kate sources {args.action}",
+        lambda: _SOURCES_ACTIONS[args.action](args, settings, open_knowledge(settings)),
+    )
 
 
 def _add(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
@@ -181,7 +190,7 @@ def _refresh(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int
     if started:
         print(f"(serving the demo intranet at {started} for this command)", file=sys.stderr)
     t0 = time.perf_counter()
-    results = kn.refresh([s.url for s in sources], force=args.force)  # type: ignore[union-attr]
+    results = kn.refresh(sources, force=args.force)  # type: ignore[arg-type]
     failed = 0
     for url, st in results.items():
         failed += bool(st.error)
@@ -245,25 +254,22 @@ def _epoch(text: str | None, end_of_day: bool = False) -> float | None:
 
 
 def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
+    return _reported("kate feedback export", lambda: _feedback_export(args, settings))
+
+
+def _feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.feedback import FeedbackLog, export
 
-    try:
-        since, until = _epoch(args.since), _epoch(args.until, end_of_day=True)
-        log = FeedbackLog(open_redis(settings), settings.redis_prefix)
-        with contextlib.ExitStack() as stack:
-            out = (
-                stack.enter_context(Path(args.output).open("w", encoding="utf-8", newline=""))
-                if args.output
-                else sys.stdout
-            )
-            for chunk in export(log.entries(since, until), args.format):
-                out.write(chunk)
-    except FeedbackError as exc:
-        print(f"kate feedback export: {exc}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as exc:
-        print(f"kate feedback export: {exc}", file=sys.stderr)
-        return 3
+    since, until = _epoch(args.since), _epoch(args.until, end_of_day=True)
+    log = FeedbackLog(open_redis(settings), settings.redis_prefix)
+    with contextlib.ExitStack() as stack:
+        out = (
+            stack.enter_context(Path(args.output).open("w", encoding="utf-8", newline=""))
+            if args.output
+            else sys.stdout
+        )
+        for chunk in export(log.entries(since, until), args.format):
+            out.write(chunk)
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -9,6 +9,7 @@ scores. Experiments that need training runs (fixed vs validated, learning curves
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,14 @@ def evaluate_dev(reader: Reader, dev_dir: Path, progress: bool) -> dict[str, Fil
     return {path.name: score_file(reader, path, progress=progress) for path in sorted(dev_dir.glob("*.json"))}
 
 
+def _language_matrix(cell: Callable[[str, str], str]) -> list[str]:
+    """The Kate paper's Table 2 layout: context language rows, question language columns (en, fr, ja)."""
+    langs = ("en", "fr", "ja")
+    lines = ["| context \\ question | " + " | ".join(langs) + " |", "|---|" + "---:|" * len(langs)]
+    lines += [f"| {c} | " + " | ".join(cell(c, q) for q in langs) + " |" for c in langs]
+    return lines
+
+
 def _load_runs(runs_dir: Path, kind: str) -> list[dict]:
     found = []
     for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
@@ -162,15 +171,13 @@ def _runs_section(runs_dir: Path) -> list[str]:
             pairs[0]["about"],
             "F1 without pairs → with pairs; context rows, question columns.",
             "",
-            "| context \\ question | en | fr | ja |",
-            "|---|---:|---:|---:|",
         ]
-        for c in ("en", "fr", "ja"):
-            cells = []
-            for q in ("en", "fr", "ja"):
-                a, b = x[f"q-{q}.c-{c}"]["without_pairs"]["f1"], x[f"q-{q}.c-{c}"]["with_pairs"]["f1"]
-                cells.append(f"{a:.1f} → **{b:.1f}** ({b - a:+.1f})")
-            lines.append(f"| {c} | " + " | ".join(cells) + " |")
+
+        def change(c: str, q: str) -> str:
+            a, b = x[f"q-{q}.c-{c}"]["without_pairs"]["f1"], x[f"q-{q}.c-{c}"]["with_pairs"]["f1"]
+            return f"{a:.1f} → **{b:.1f}** ({b - a:+.1f})"
+
+        lines += _language_matrix(change)
         lines += ["", "Commands:", ""] + [f"- `{cmd}`" for cmd in pairs[0]["commands"]] + [""]
     return lines
 
@@ -241,15 +248,12 @@ def render(
         "Laid out as Table 2 of the Kate paper; each cell is Kate F1 / EM, then the paper's mBERT in "
         "brackets.",
         "",
-        "| context \\ question | en | fr | ja |",
-        "|---|---:|---:|---:|",
     ]
-    for c in ("en", "fr", "ja"):
-        cells = []
-        for q in ("en", "fr", "ja"):
-            s = scores.get(f"multilingualqa.q-{q}.c-{c}.dev.json")
-            cells.append(f"{_cell(s)} ({_ref(KATE_PAPER_MBERT[(c, q)])})")
-        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    lines += _language_matrix(
+        lambda c, q: (
+            f"{_cell(scores.get(f'multilingualqa.q-{q}.c-{c}.dev.json'))} ({_ref(KATE_PAPER_MBERT[(c, q)])})"
+        )
+    )
     from knowledge import DEMO_SITE
 
     accuracy, rows = hr

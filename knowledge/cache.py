@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import redis
 
@@ -34,10 +34,18 @@ class CachedPage:
     last_modified: str = ""
     encoding: str = ""
     n_bytes: int = 0
-    extra: dict = field(default_factory=dict)
 
     def age(self, now: float | None = None) -> float:
         return (now or time.time()) - self.fetched_at
+
+
+def _decode(raw: str) -> CachedPage | None:
+    try:
+        d = json.loads(raw)
+        d["passages"] = [Passage(**p) for p in d["passages"]]
+        return CachedPage(**d)
+    except (TypeError, ValueError, KeyError):
+        return None  # an unreadable entry is a miss; the next fetch overwrites it
 
 
 class PageCache:
@@ -50,21 +58,17 @@ class PageCache:
         return f"{self.prefix}page:{hashlib.sha256(url.encode('utf-8')).hexdigest()[:40]}"
 
     def get(self, url: str) -> CachedPage | None:
-        with guarded(self.r):
-            raw = self.r.get(self._key(url))
-        if not raw:
-            return None
-        try:
-            d = json.loads(raw)
-            d["passages"] = [Passage(**p) for p in d["passages"]]
-            return CachedPage(**d)
-        except (TypeError, ValueError, KeyError):
-            return None  # an unreadable entry is a miss; the next fetch overwrites it
+        return self.get_many([url]).get(url)
 
     def get_many(self, urls: list[str]) -> dict[str, CachedPage]:
+        """Cached pages by URL, in one round trip (this runs for every question, over every source)."""
+        if not urls:
+            return {}
+        with guarded(self.r):
+            raws = self.r.mget([self._key(url) for url in urls])
         found = {}
-        for url in urls:
-            page = self.get(url)
+        for url, raw in zip(urls, raws, strict=True):
+            page = _decode(raw) if raw else None
             if page is not None:
                 found[url] = page
         return found

@@ -149,18 +149,11 @@ class Knowledge:
                 self._inflight.pop(source.url, None)
 
     # -- many sources -------------------------------------------------------------------------------------
-    def refresh(self, urls: list[str] | None = None, force: bool = False) -> dict[str, FetchStatus]:
+    def refresh(self, sources: list[Source] | None = None, force: bool = False) -> dict[str, FetchStatus]:
         """Fetch the given sources (default: every enabled one) in parallel and wait for all of them.
         Each fetch is bounded by its own timeouts, so this returns."""
-        if urls is None:
+        if sources is None:
             sources = self.registry.list(enabled_only=True)
-        else:
-            sources = []
-            for url in urls:
-                source = self.registry.get(url)
-                if source is None:
-                    raise KeyError(url)
-                sources.append(source)
         futures = {s.url: self._submit(s, force) for s in sources}
         return {url: f.result() for url, f in futures.items()}
 

@@ -136,6 +136,10 @@ class Ranker:
         dim = self.model.config.hidden_size
         return np.stack([found[k] for k in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
 
+    def forget(self) -> None:
+        """Drop the vectors kept in this process (the store, if any, keeps its own)."""
+        self._memory.clear()
+
     def similarities(self, question: str, passages: Sequence[Passage]) -> np.ndarray:
         """Cosine between the question and each passage, in passage order."""
         if not passages:
