@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 from knowledge.store import StoreUnavailable
-from qa_engine import Passage, Reader
-from qa_engine.model_store import ModelLoadError, build_offline, offline_name, resolve
-from qa_engine.ranker import Ranker, RankerConfig, rank_and_read, same_tokenizer
+from qa_engine import Passage
+from qa_engine.model_store import ModelLoadError, build_offline, offline_name
+from qa_engine.ranker import Ranker, RankerConfig, rank_and_read
 
 from .knowledge_cli import add_parsers as add_knowledge_parsers
+from .models import ensure_model, make_ranker, make_reader, quiet_libraries
 from .settings import SHARED_QA_DEV, Settings, SettingsError
 
 SAMPLE_QUESTIONS = (
@@ -23,47 +24,6 @@ SAMPLE_QUESTIONS = (
     "Combien de jours de télétravail par semaine ?",
     "給与は毎月何日に支払われますか？",
 )
-
-
-def _quiet_libraries() -> None:
-    """Kate reports model problems itself (model_store): transformers' load reports and bars are noise."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-def ensure_model(settings: Settings, spec: str) -> None:
-    """Build an `offline:` model the first time it is used (idempotent, verified)."""
-    if offline_name(spec) is not None:
-        build_offline(spec, settings.models_dir, progress=sys.stderr.isatty())
-
-
-def make_reader(settings: Settings, spec: str | None) -> Reader:
-    spec = spec or settings.qa_model
-    ensure_model(settings, spec)
-    reader = Reader(settings.reader_config(spec))
-    reader.warm_up()
-    return reader
-
-
-def make_ranker(
-    settings: Settings, store: object | None = None, reader: Reader | None = None
-) -> Ranker | None:
-    """The passage ranker (KATE_RANKER; `none` turns it off), its base model built when missing. It
-    borrows the reader's tokenizer when both models carry the same one."""
-    cfg = settings.ranker_config()
-    if cfg is None:
-        return None
-    ensure_model(settings, cfg.model)
-    tokenizer = None
-    if reader is not None:
-        reader_folder = resolve(reader.config.model, reader.config.models_dir)
-        if same_tokenizer(reader_folder, resolve(cfg.model, cfg.models_dir)):
-            tokenizer = reader.tokenizer
-    ranker = Ranker(cfg, store, tokenizer)  # type: ignore[arg-type]
-    ranker.warm_up()
-    return ranker
 
 
 # -- kate ask ---------------------------------------------------------------------------------------------
@@ -193,34 +153,33 @@ def passages_from_sources(settings: Settings) -> tuple[list[Passage], list[str],
 
 # -- kate up (for now: Redis, the demo intranet, the sources, and one sample answer per language) --------
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    passages, problems, _, store = passages_from_sources(settings)
-    for problem in problems:
-        print(f"skipped: {problem}", file=sys.stderr)
-    if not passages:
-        print("kate up: no page could be read (see `kate sources list`)", file=sys.stderr)
-        return 1
-    pages = len({p.url for p in passages})
-    print(f"Kate {settings.qa_model}: {len(passages)} passages from {pages} pages")
-    reader = make_reader(settings, None)
-    ranker = make_ranker(settings, store, reader)
-    for question in SAMPLE_QUESTIONS:
-        t = time.perf_counter()
-        answers = rank_and_read(
-            reader,
-            ranker,
-            question,
-            passages,
-            top_k=1,
-            read_top=settings.rank_top,
-            weight=settings.rank_weight,
-        )
-        print_answers(question, answers, {"rank+read": time.perf_counter() - t}, as_json=False)
-        print()
-    if offline_name(settings.qa_model) == "multilingual-e5-small":
-        print(
-            "Note: this is the base encoder with an untrained QA head, so its answers are not meaningful; "
-            "the default reader is offline:kate-reader-e5-small."
-        )
+    from .stack import up
+
+    return up(settings, detach=args.detach)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from .stack import status
+
+    return status(settings)
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    from .stack import down
+
+    return down(settings)
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from .chat import chat
+
+    return chat(args.url or f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook")
+
+
+def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
+    from actions.server import serve
+
+    serve(settings)
     return 0
 
 
@@ -414,8 +373,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kate", description="Kate, the multilingual HR assistant.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="run Kate (builds the offline model when missing)")
+    up = sub.add_parser(
+        "up", help="run Kate: Redis, demo intranet, action server, Rasa (trains the bot when bot/ changed)"
+    )
+    up.add_argument("--detach", action="store_true", help="return once everything is healthy")
     up.set_defaults(func=cmd_up)
+    sub.add_parser("status", help="what `kate up` started, and whether it answers").set_defaults(
+        func=cmd_status
+    )
+    sub.add_parser("down", help="stop what `kate up --detach` started").set_defaults(func=cmd_down)
+    chat = sub.add_parser("chat", help="chat with the running bot in this terminal (REST channel)")
+    chat.add_argument("--url", help="the REST webhook (default: the local Rasa server)")
+    chat.set_defaults(func=cmd_chat)
+    sub.add_parser("actions", help="run the Rasa action server (kate up starts it)").set_defaults(
+        func=cmd_actions
+    )
 
     ask = sub.add_parser("ask", help="answer a question from the enabled sources (or given pages)")
     ask.add_argument("question")
@@ -526,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kate: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    _quiet_libraries()
+    quiet_libraries()
     try:
         return args.func(args, settings)
     except BrokenPipeError:  # `kate sources list | head`: the reader left; say nothing more

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -81,3 +82,17 @@ def start_local_redis(data_dir: Path, port: int, wait_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise StoreUnavailable(f"the local Redis did not start; see {data_dir / 'redis.log'}")
         time.sleep(0.1)
+
+
+def redis_is_ours(client: redis.Redis, settings: Settings) -> bool:
+    """Whether `client` talks to the Redis Kate starts itself (not one an admin runs)."""
+    from knowledge.store import describe
+
+    return settings.redis_url is None and describe(client) == local_url()
+
+
+def stop_local_redis(url: str) -> None:
+    """Shut Kate's own Redis down cleanly (its append-only file keeps the data)."""
+    client = connect(url, timeout=2.0)
+    with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
+        client.shutdown()  # fails when it is already stopped

@@ -51,8 +51,10 @@ def _choice(*allowed: str) -> Callable[[str, str], str]:
 
 
 def _optional_float(name: str, raw: str) -> float | None:
-    if raw.strip() == "":
-        return None
+    return None if raw.strip() == "" else _float_any(name, raw)
+
+
+def _float_any(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
@@ -86,6 +88,12 @@ class Settings:
     ranker: str | None  # None: the reader reads every passage
     rank_top: int
     rank_weight: float
+    rasa_port: int
+    actions_port: int
+    answer_budget: float  # seconds the bot may spend on one intranet answer (fetch + rank + read)
+    answer_min_score: float  # below this the bot says it is unsure instead of answering
+    max_question_chars: int  # longer messages are refused with a clear reply, not read
+    answer_ttl: float  # seconds a rated answer stays votable (its 👍/👎 buttons)
 
     @property
     def models_dir(self) -> Path:
@@ -156,6 +164,14 @@ class Settings:
             else get("KATE_RANKER", DEFAULT_RANKER),
             rank_top=_positive_int("KATE_RANK_TOP", get("KATE_RANK_TOP", "10")),
             rank_weight=_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10"), allow_zero=True),
+            rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
+            actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),
+            answer_budget=_float("KATE_ANSWER_BUDGET", get("KATE_ANSWER_BUDGET", "20")),
+            answer_min_score=_float_any("KATE_ANSWER_MIN_SCORE", get("KATE_ANSWER_MIN_SCORE", "0")),
+            max_question_chars=_positive_int(
+                "KATE_MAX_QUESTION_CHARS", get("KATE_MAX_QUESTION_CHARS", "1000")
+            ),
+            answer_ttl=_float("KATE_ANSWER_TTL", get("KATE_ANSWER_TTL", str(30 * 86400))),
         )
         if settings.stride >= settings.max_length:
             raise SettingsError("KATE_STRIDE must be smaller than KATE_MAX_LENGTH")

@@ -54,3 +54,10 @@ class RedisProcess:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+    def crash(self) -> None:
+        """SIGKILL: no shutdown save, as in a power cut; only what Redis already wrote survives."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None

@@ -1,9 +1,10 @@
-"""The Rasa project in bot/, run with the real Rasa 3.6 in .venv-rasa: data validation, NLU training,
-intents and the detected language for English, French and Japanese messages."""
+"""The Rasa project in bot/: data validation, and the trained NLU of the running bot (the `stack`
+fixture trains it once per run) on English, French and Japanese messages."""
 
 from __future__ import annotations
 
-import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,45 +12,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "bot"
-RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 
-PARSE = """
-import asyncio, json, sys
-from rasa.core.agent import Agent
-
-async def main():
-    agent = Agent.load(sys.argv[1])
-    out = []
-    for text in json.loads(sys.argv[2]):
-        r = await agent.parse_message(text)
-        lang = [e["value"] for e in r["entities"] if e["entity"] == "language"]
-        out.append([r["intent"]["name"], r["intent"]["confidence"], lang[0] if lang else None])
-    print("RESULT " + json.dumps(out))
-
-asyncio.run(main())
-"""
-
-
-def rasa(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {"PYTHONPATH": str(BOT), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
-    return subprocess.run(
-        [str(RASA_PY), "-m", "rasa", *args], cwd=BOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-@pytest.fixture(scope="module")
-def nlu_model(tmp_path_factory):
-    if not RASA_PY.is_file():
-        pytest.fail(".venv-rasa is missing: ./kate.sh test creates it")
-    out = tmp_path_factory.mktemp("rasa-models")
-    result = rasa("train", "nlu", "--out", str(out), "--fixed-model-name", "nlu")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out / "nlu.tar.gz"
+# Scripted HR answers are uttered by action_scripted_answer (it adds the vote buttons), so Rasa's
+# validator cannot see them used in a rule; every other warning fails the test.
+SCRIPTED = re.compile(r"The utterance '(utter_\w+)' is not used in any story or rule")
 
 
 def test_bot_data_is_valid():
-    result = rasa("data", "validate", "--fail-on-warnings")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if not RASA.is_file():
+        pytest.fail(".venv-rasa is missing: ./kate.sh test creates it")
+    env = {**os.environ, "PYTHONPATH": str(BOT), "RASA_TELEMETRY_ENABLED": "false"}
+    result = subprocess.run(
+        [str(RASA), "data", "validate"], cwd=BOT, capture_output=True, text=True, timeout=600, env=env
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    warnings = [line for line in output.splitlines() if "UserWarning" in line]
+    unexplained = [w for w in warnings if not SCRIPTED.search(w)]
+    assert not unexplained, unexplained
+    rules = (BOT / "data" / "rules.yml").read_text()
+    for w in warnings:
+        response = SCRIPTED.search(w).group(1)
+        intent = re.sub(r"_(paris|lyon|london|tokyo)$", "", response.removeprefix("utter_"))
+        assert f"intent: {intent}\n  - action: action_scripted_answer" in rules, response
 
 
 CASES = [
@@ -64,16 +50,24 @@ CASES = [
 ]
 
 
-def test_intents_and_language_in_three_languages(nlu_model):
-    script = subprocess.run(
-        [str(RASA_PY), "-c", PARSE, str(nlu_model), json.dumps([c[0] for c in CASES])],
-        cwd=BOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(BOT), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )
-    line = next((x for x in script.stdout.splitlines() if x.startswith("RESULT ")), None)
-    assert line, script.stderr[-3000:]
-    for (text, intent, lang), (got, confidence, got_lang) in zip(CASES, json.loads(line[7:]), strict=True):
-        assert (got, got_lang) == (intent, lang), (text, got, confidence, got_lang)
+@pytest.mark.parametrize(("text", "intent", "language"), CASES)
+def test_intents_and_language_in_three_languages(stack, text, intent, language):
+    parsed = stack.parse(text)
+    languages = [e["value"] for e in parsed["entities"] if e["entity"] == "language"]
+    assert (parsed["intent"]["name"], languages) == (intent, [language]), parsed["intent"]
+
+
+@pytest.mark.parametrize(
+    ("text", "city"),
+    [("Where is the London office?", "London"), ("où se trouve le bureau de Londres ?", "London"),
+     ("東京オフィスの住所は？", "Tokyo")],
+)  # fmt: skip
+def test_office_city_is_extracted_in_every_language(stack, text, city):
+    parsed = stack.parse(text)
+    assert parsed["intent"]["name"] == "offices"
+    assert city in {e["value"] for e in parsed["entities"] if e["entity"] == "city"}
+
+
+def test_empty_and_overlong_messages_are_not_guessed(stack):
+    for text in ("", "   ", "leave " * 400):
+        assert stack.parse(text)["intent"] == {"name": "nlu_fallback", "confidence": 1.0}

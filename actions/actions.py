@@ -1,0 +1,258 @@
+"""Kate's custom actions: scripted answers with vote buttons, intranet answers, and votes.
+
+- `action_scripted_answer`: the domain's `utter_<intent>` response (HR writes those), with 👍/👎.
+- `action_answer_from_knowledge`: when NLU is unsure (`nlu_fallback`), the best answer span across
+  every intranet page, its sentence and its source linked, with 👍/👎.
+- `action_log_feedback`: stores the vote in the feedback log, and only then thanks the employee; a 👎
+  on a scripted answer asks the intranet the same question, a 👎 on an intranet answer offers the next
+  best answer from another page, or says there is none and links the most relevant pages.
+
+Every answer is kept as an `AnswerRecord` (records.py) whose id the buttons carry, so a vote always
+rates the answer it was shown under, even after later questions in the same conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from knowledge.feedback import FeedbackEntry
+from knowledge.store import StoreUnavailable
+
+from . import runtime
+from .answering import Outcome
+from .messages import language_of, link_list, markdown_link, say
+from .records import AnswerRecord, Candidate
+
+logger = logging.getLogger(__name__)
+
+SCRIPTED_MODEL = "rasa-nlu"
+
+
+def vote_buttons(answer_id: str) -> list[dict[str, str]]:
+    def payload(vote: str) -> str:
+        return "/feedback" + json.dumps({"vote": vote, "answer_id": answer_id}, separators=(",", ":"))
+
+    return [{"title": "👍", "payload": payload("up")}, {"title": "👎", "payload": payload("down")}]
+
+
+def message_language(tracker: Tracker) -> str:
+    """The language of the latest message (set by the LanguageDetector NLU component)."""
+    for entity in tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == "language":
+            return language_of(entity.get("value"))
+    return language_of(tracker.get_slot("language"))
+
+
+def entity(tracker: Tracker, name: str) -> str | None:
+    value = next(tracker.get_latest_entity_values(name), None)
+    return None if value is None else str(value)
+
+
+def refusal(text: str, language: str, limit: int) -> str | None:
+    """The reply to a message Kate will not read as a question, or None when it is fine."""
+    if not text.strip():
+        return say("empty", language)
+    if len(text) > limit:
+        return say("too_long", language, length=f"{len(text):,}", limit=f"{limit:,}")
+    return None
+
+
+def format_candidate(candidate: Candidate, language: str, *, another: bool = False) -> str:
+    sentence = candidate.sentence.strip()
+    text = say("answer", language, answer=candidate.answer, sentence=sentence or candidate.answer,
+               link=markdown_link(candidate.title, candidate.url))  # fmt: skip
+    if not sentence or sentence == candidate.answer.strip():
+        text = text.replace(f"\n\n> {sentence or candidate.answer}", "", 1)
+    return f"{say('another', language)}\n\n{text}" if another else text
+
+
+def no_answer_text(key: str, language: str, pages: list[tuple[str, str]]) -> str:
+    text = say(key, language)
+    return f"{text} {say('pages_help', language)}\n{link_list(pages)}" if pages else text
+
+
+def show_candidate(
+    dispatcher: CollectingDispatcher, record: AnswerRecord, candidate: Candidate, *, another: bool = False
+) -> list[EventType]:
+    """Store the answer record and show the answer with its vote buttons."""
+    record.answer, record.source_url, record.source_title = candidate.answer, candidate.url, candidate.title
+    record.score = candidate.score
+    record.shown_urls = [*record.shown_urls, candidate.url]
+    runtime.current().answers.put(record)
+    dispatcher.utter_message(
+        text=format_candidate(candidate, record.language, another=another), buttons=vote_buttons(record.id)
+    )
+    return [SlotSet("last_answer_id", record.id)]
+
+
+def show_outcome(
+    dispatcher: CollectingDispatcher, tracker: Tracker, question: str, language: str, outcome: Outcome
+) -> list[EventType]:
+    if outcome.status in ("sources_down", "too_slow"):
+        dispatcher.utter_message(text=say(outcome.status, language))
+        return []
+    if outcome.best is None:
+        dispatcher.utter_message(text=no_answer_text("unsure", language, outcome.best_pages))
+        return []
+    record = AnswerRecord(
+        conversation_id=tracker.sender_id,
+        kind="qa",
+        question=question,
+        language=language,
+        model=runtime.current().answerer.model_name,
+        alternatives=outcome.candidates[1:],
+        best_pages=outcome.best_pages,
+    )
+    return show_candidate(dispatcher, record, outcome.best)
+
+
+def scripted_response(intent: str, tracker: Tracker, domain: dict[str, Any]) -> str:
+    """`utter_<intent>`, or its variant for the entity the message names when the domain has one
+    (`utter_offices_lyon` for "where is the Lyon office?")."""
+    response = f"utter_{intent}"
+    responses = domain.get("responses") or {}
+    for entity_name in ("city",):
+        value = entity(tracker, entity_name)
+        specific = f"{response}_{value.lower()}" if value else ""
+        if specific in responses:
+            return specific
+    return response
+
+
+class ActionScriptedAnswer(Action):
+    def name(self) -> str:
+        return "action_scripted_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        rt = runtime.current()
+        text = tracker.latest_message.get("text") or ""
+        language = message_language(tracker)
+        refused = refusal(text, language, rt.max_question_chars)
+        if refused:
+            dispatcher.utter_message(text=refused)
+            return []
+        intent = tracker.latest_message.get("intent") or {}
+        response = scripted_response(intent.get("name") or "", tracker, domain)
+        record = AnswerRecord(
+            conversation_id=tracker.sender_id,
+            kind="scripted",
+            question=text,
+            language=language,
+            answer=response,
+            score=intent.get("confidence"),
+            model=SCRIPTED_MODEL,
+        )
+        try:
+            rt.answers.put(record)
+        except StoreUnavailable as exc:  # the answer still goes out, without buttons
+            logger.error("answer not kept for voting: %s", exc)
+            dispatcher.utter_message(response=response)
+            return []
+        dispatcher.utter_message(response=response, buttons=vote_buttons(record.id))
+        return [SlotSet("last_answer_id", record.id)]
+
+
+class ActionAnswerFromKnowledge(Action):
+    def name(self) -> str:
+        return "action_answer_from_knowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        rt = runtime.current()
+        question = tracker.latest_message.get("text") or ""
+        language = message_language(tracker)
+        refused = refusal(question, language, rt.max_question_chars)
+        if refused:
+            dispatcher.utter_message(text=refused)
+            return []
+        outcome = await rt.answerer.answer(question)
+        try:
+            return show_outcome(dispatcher, tracker, question, language, outcome)
+        except StoreUnavailable as exc:
+            logger.error("cannot keep the answer: %s", exc)
+            dispatcher.utter_message(text=say("sources_down", language))
+            return []
+
+
+class ActionLogFeedback(Action):
+    def name(self) -> str:
+        return "action_log_feedback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        rt = runtime.current()
+        vote = entity(tracker, "vote")
+        answer_id = entity(tracker, "answer_id") or tracker.get_slot("last_answer_id") or ""
+        language = message_language(tracker)
+        try:
+            record = rt.answers.get(answer_id)
+        except StoreUnavailable as exc:
+            logger.error("vote not recorded: %s", exc)
+            dispatcher.utter_message(text=say("vote_lost", language))
+            return []
+        if record is None or vote not in ("up", "down"):
+            dispatcher.utter_message(text=say("nothing_to_rate", language))
+            return []
+        language = record.language
+        try:
+            if rt.answers.new_vote(record.id, vote):
+                rt.feedback.add(
+                    FeedbackEntry(
+                        conversation_id=tracker.sender_id,
+                        vote=vote,
+                        kind=record.kind,
+                        question=record.question,
+                        answer=record.answer,
+                        source_url=record.source_url,
+                        source_title=record.source_title,
+                        score=record.score,
+                        language=record.language,
+                        model=record.model,
+                    )
+                )
+        except StoreUnavailable as exc:
+            logger.error("vote not recorded: %s", exc)
+            dispatcher.utter_message(text=say("vote_lost", language))
+            return []
+        if vote == "up":
+            dispatcher.utter_message(text=say("thanks_up", language))
+            return []
+        dispatcher.utter_message(text=say("thanks_down", language))
+        try:
+            if record.kind == "scripted":
+                outcome = await rt.answerer.answer(record.question)
+                return show_outcome(dispatcher, tracker, record.question, language, outcome)
+            return self.next_best(dispatcher, record)
+        except StoreUnavailable as exc:
+            logger.error("cannot keep the answer: %s", exc)
+            dispatcher.utter_message(text=say("sources_down", language))
+            return []
+
+    @staticmethod
+    def next_best(dispatcher: CollectingDispatcher, rated: AnswerRecord) -> list[EventType]:
+        """The best remaining candidate from a page not offered yet, or the pages to read."""
+        remaining = [c for c in rated.alternatives if c.url not in rated.shown_urls]
+        if not remaining:
+            dispatcher.utter_message(text=no_answer_text("no_other", rated.language, rated.best_pages))
+            return []
+        record = AnswerRecord(
+            conversation_id=rated.conversation_id,
+            kind="qa",
+            question=rated.question,
+            language=rated.language,
+            model=rated.model,
+            alternatives=remaining[1:],
+            best_pages=rated.best_pages,
+            shown_urls=rated.shown_urls,
+        )
+        return show_candidate(dispatcher, record, remaining[0], another=True)

@@ -1,0 +1,150 @@
+"""Answer one employee question from the intranet, inside the action server, within a time budget.
+
+The action server is an asyncio (Sanic) process: a forward pass of the reader takes a few hundred
+milliseconds of CPU, and fetching a stale page can take seconds, so neither may run on the event loop.
+Fetching runs in the default thread pool; ranking and reading run in one dedicated model thread (two
+forward passes at once on the same cores only slow each other down, and one thread keeps the models'
+memory use flat). Each question has a deadline (`KATE_ANSWER_BUDGET`, well under Rasa's 60 s lock
+lifetime): past it the employee is told the intranet is slow instead of waiting.
+
+The models and the knowledge layer are loaded once, when the action server starts (`load`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from kate.settings import Settings
+from knowledge.cache import VectorCache
+from knowledge.library import Knowledge
+from knowledge.store import StoreUnavailable
+from qa_engine import Passage
+from qa_engine.ranker import Ranker, rank_and_read
+
+from .records import Candidate
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = 10  # answer spans asked of the reader per question (alternatives for a 👎)
+BEST_PAGES = 3  # pages linked when no answer is confident
+
+
+@dataclass
+class Outcome:
+    """What the reader made of one question."""
+
+    status: str  # "answered" | "unsure" | "sources_down" | "too_slow"
+    candidates: list[Candidate] = field(default_factory=list)  # confident ones, best first, one per page
+    best_pages: list[tuple[str, str]] = field(default_factory=list)  # (title, url), most relevant first
+    seconds: float = 0.0
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+class KnowledgeAnswerer:
+    """The reader, the ranker and the knowledge layer of one action server."""
+
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        reader: object,
+        ranker: Ranker | None,
+        *,
+        model_name: str,
+        fetch_budget_s: float = 3.0,
+        answer_budget_s: float = 20.0,
+        min_score: float = 0.0,
+        rank_top: int = 10,
+        rank_weight: float = 10.0,
+    ) -> None:
+        self.knowledge = knowledge
+        self.reader = reader
+        self.ranker = ranker
+        self.model_name = model_name
+        self.fetch_budget_s = fetch_budget_s
+        self.answer_budget_s = answer_budget_s
+        self.min_score = min_score
+        self.rank_top = rank_top
+        self.rank_weight = rank_weight
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
+
+    @classmethod
+    def load(cls, settings: Settings) -> KnowledgeAnswerer:
+        """Everything from Kate's settings: Redis, the sources, the reader and the ranker, warmed up."""
+        from kate.knowledge_cli import open_knowledge
+        from kate.models import make_ranker, make_reader, quiet_libraries
+
+        quiet_libraries()
+        knowledge = open_knowledge(settings)
+        reader = make_reader(settings, None)
+        store = VectorCache(knowledge.cache.r, settings.redis_prefix)
+        ranker = make_ranker(settings, store, reader)
+        model = settings.qa_model + (f" + {settings.ranker}" if ranker else "")
+        return cls(
+            knowledge,
+            reader,
+            ranker,
+            model_name=model,
+            fetch_budget_s=settings.fetch_budget,
+            answer_budget_s=settings.answer_budget,
+            min_score=settings.answer_min_score,
+            rank_top=settings.rank_top,
+            rank_weight=settings.rank_weight,
+        )
+
+    async def answer(self, question: str) -> Outcome:
+        """The candidates for `question`, or why there are none, within the answer budget."""
+        t0 = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await asyncio.wait_for(self._answer(loop, question), timeout=self.answer_budget_s)
+        except TimeoutError:
+            logger.warning("no answer within %.1f s for %r", self.answer_budget_s, question[:80])
+            outcome = Outcome("too_slow")
+        except StoreUnavailable as exc:
+            logger.error("cannot read the sources: %s", exc)
+            outcome = Outcome("sources_down")
+        outcome.seconds = time.perf_counter() - t0
+        return outcome
+
+    async def _answer(self, loop: asyncio.AbstractEventLoop, question: str) -> Outcome:
+        reading = await loop.run_in_executor(None, self.knowledge.passages_for_answering, self.fetch_budget_s)
+        if not reading.passages:
+            return Outcome("sources_down")
+        return await loop.run_in_executor(self._model_thread, self.read, question, reading.passages)
+
+    def read(self, question: str, passages: Sequence[Passage]) -> Outcome:
+        """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
+        found = rank_and_read(
+            self.reader,
+            self.ranker,
+            question,
+            passages,
+            top_k=CANDIDATES,
+            read_top=self.rank_top,
+            weight=self.rank_weight,
+        )
+        candidates: list[Candidate] = []
+        pages: list[tuple[str, str]] = []
+        for a in found:
+            if a.passage is None or not a.text.strip():
+                continue
+            url = a.passage.url
+            if all(url != p[1] for p in pages):
+                pages.append((a.passage.title or url, url))
+            if a.score >= self.min_score and all(url != c.url for c in candidates):
+                candidates.append(
+                    Candidate(a.text, a.sentence, url, a.passage.title or url, round(float(a.score), 4))
+                )
+        return Outcome("answered" if candidates else "unsure", candidates, pages[:BEST_PAGES])
+
+    def close(self) -> None:
+        self._model_thread.shutdown(wait=False, cancel_futures=True)
+        self.knowledge.close()

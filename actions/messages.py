@@ -1,0 +1,86 @@
+"""What the action server says to employees, in English, French and Japanese.
+
+Scripted HR answers live in bot/domain.yml (HR edits them there); these are the sentences the custom
+actions build around intranet answers and votes. Every language has every key (tests check it), and an
+unknown language falls back to English rather than failing.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "fr", "ja")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "answer": "{answer}\n\n> {sentence}\n\nSource: {link}",
+        "unsure": "I could not find a confident answer on the intranet.",
+        "no_other": "I have no other answer from a different page.",
+        "pages_help": "These pages may help:",
+        "another": "Here is another answer, from a different page:",
+        "sources_down": "I cannot read the intranet pages right now. Please try again in a few minutes, "
+        "or contact HR directly.",
+        "too_slow": "The intranet is too slow to answer right now. Please try again in a moment.",
+        "empty": "Your message was empty. What would you like to know about HR?",
+        "too_long": "Your message is too long for me ({length} characters). Please ask one question "
+        "in at most {limit} characters.",
+        "thanks_up": "Thanks for your feedback! 👍",
+        "thanks_down": "Thanks for telling me. Let me try again.",
+        "nothing_to_rate": "There is no answer to rate yet. Ask me a question first!",
+        "vote_lost": "Sorry, I could not record your vote right now. Please try again later.",
+    },
+    "fr": {
+        "answer": "{answer}\n\n> {sentence}\n\nSource : {link}",
+        "unsure": "Je n'ai pas trouvé de réponse fiable sur l'intranet.",
+        "no_other": "Je n'ai pas d'autre réponse tirée d'une autre page.",
+        "pages_help": "Ces pages peuvent vous aider :",
+        "another": "Voici une autre réponse, tirée d'une autre page :",
+        "sources_down": "Je ne peux pas lire les pages de l'intranet pour le moment. Réessayez dans quelques "
+        "minutes ou contactez directement les RH.",
+        "too_slow": "L'intranet est trop lent pour répondre en ce moment. Réessayez dans un instant.",
+        "empty": "Votre message est vide. Que voulez-vous savoir sur les RH ?",
+        "too_long": "Votre message est trop long pour moi ({length} caractères). Posez une seule question "
+        "en {limit} caractères au plus.",
+        "thanks_up": "Merci pour votre retour ! 👍",
+        "thanks_down": "Merci de me l'avoir signalé. Je réessaie.",
+        "nothing_to_rate": "Il n'y a pas encore de réponse à évaluer. Posez-moi d'abord une question !",
+        "vote_lost": "Désolée, je n'ai pas pu enregistrer votre vote. Réessayez plus tard.",
+    },
+    "ja": {
+        "answer": "{answer}\n\n> {sentence}\n\n出典：{link}",
+        "unsure": "イントラネットで確かな回答が見つかりませんでした。",
+        "no_other": "別のページからの回答はありません。",
+        "pages_help": "次のページが参考になるかもしれません：",
+        "another": "別のページからの回答です：",
+        "sources_down": "現在イントラネットのページを読み込めません。数分後にもう一度お試しいただくか、"
+        "人事部に直接お問い合わせください。",
+        "too_slow": "イントラネットの応答が遅いため、今は回答できません。少し後でもう一度お試しください。",
+        "empty": "メッセージが空です。人事について何を知りたいですか？",
+        "too_long": "メッセージが長すぎます（{length}文字）。質問は{limit}文字以内で一つずつお願いします。",
+        "thanks_up": "フィードバックありがとうございます！👍",
+        "thanks_down": "お知らせいただきありがとうございます。もう一度探してみます。",
+        "nothing_to_rate": "まだ評価できる回答がありません。まず質問してください！",
+        "vote_lost": "申し訳ありません。評価を記録できませんでした。後でもう一度お試しください。",
+    },
+}
+
+
+def language_of(value: object) -> str:
+    """One of LANGUAGES: the given code when Kate knows it, else English."""
+    return value if isinstance(value, str) and value in TEXTS else "en"
+
+
+def say(key: str, language: str, **values: object) -> str:
+    return TEXTS[language_of(language)][key].format(**values)
+
+
+def markdown_link(title: str, url: str) -> str:
+    """A Markdown link whose text cannot break out of the brackets, to an http(s) address only
+    (titles come from intranet pages, which Kate does not control)."""
+    clean = " ".join(title.replace("[", "(").replace("]", ")").split()) or url
+    if not url.startswith(("http://", "https://")):
+        return clean
+    safe_url = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return f"[{clean}]({safe_url})"
+
+
+def link_list(pages: list[tuple[str, str]]) -> str:
+    return "\n".join(f"- {markdown_link(title, url)}" for title, url in pages)

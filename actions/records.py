@@ -1,0 +1,88 @@
+"""What a 👍/👎 button rates: every answer Kate gives is kept for a while under a short id.
+
+A button's payload carries that id (`/feedback{"vote":"down","answer_id":"..."}`), not the answer
+itself: the question can be 10,000 characters and the payload travels through the chat channel. The
+record holds what the feedback log needs (question, answer, source, score, language, model) and what a
+👎 needs to go on: the other candidates, from other pages, the reader found for the same question.
+Records expire (`KATE_ANSWER_TTL`); a vote on an expired one is answered, just not followed up.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+
+import redis
+
+from knowledge.store import DEFAULT_PREFIX, guarded
+
+MAX_QUESTION = 4000  # characters of the question kept in a record (the feedback log keeps as many)
+
+
+@dataclass
+class Candidate:
+    """One answer span from one page."""
+
+    answer: str
+    sentence: str
+    url: str
+    title: str
+    score: float
+
+
+@dataclass
+class AnswerRecord:
+    conversation_id: str
+    kind: str  # "qa" | "scripted"
+    question: str
+    language: str
+    answer: str = ""  # the span (qa) or the response name, e.g. utter_leave_policy (scripted)
+    source_url: str = ""
+    source_title: str = ""
+    score: float | None = None
+    model: str = ""
+    alternatives: list[Candidate] = field(default_factory=list)  # unused candidates, best first
+    best_pages: list[tuple[str, str]] = field(default_factory=list)  # (title, url) most relevant first
+    shown_urls: list[str] = field(default_factory=list)  # pages already offered for this question
+    id: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> AnswerRecord:
+        data = json.loads(raw)
+        data["alternatives"] = [Candidate(**c) for c in data.get("alternatives", [])]
+        data["best_pages"] = [tuple(p) for p in data.get("best_pages", [])]
+        return cls(**data)
+
+
+class AnswerBook:
+    """Answer records in Redis, `<prefix>answer:<id>`, each with its own expiry."""
+
+    def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX, ttl_s: float = 30 * 86400) -> None:
+        self.r = client
+        self.prefix = f"{prefix}answer:"
+        self.ttl_s = int(ttl_s)
+
+    def put(self, record: AnswerRecord) -> AnswerRecord:
+        record.id = record.id or secrets.token_hex(8)
+        record.question = record.question[:MAX_QUESTION]
+        with guarded(self.r):
+            self.r.set(self.prefix + record.id, record.to_json(), ex=self.ttl_s)
+        return record
+
+    def get(self, answer_id: str) -> AnswerRecord | None:
+        if not answer_id or not answer_id.isalnum() or len(answer_id) > 64:
+            return None
+        with guarded(self.r):
+            raw = self.r.get(self.prefix + answer_id)
+        return None if raw is None else AnswerRecord.from_json(raw)
+
+    def new_vote(self, answer_id: str, vote: str) -> bool:
+        """Record `vote` on an answer; False when it repeats the last vote on it (a double click), so
+        the feedback log counts one vote per answer and per change of mind."""
+        with guarded(self.r):
+            previous = self.r.set(f"{self.prefix}{answer_id}:vote", vote, ex=self.ttl_s, get=True)
+        return previous != vote

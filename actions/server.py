@@ -1,0 +1,35 @@
+"""`kate actions`: the Rasa action server, with Kate's models loaded before it accepts a request.
+
+rasa-sdk's own `run` starts Sanic worker processes that re-import everything, which would load the
+models in a process other than the one we warmed up. Kate builds the same app (`create_app`: /webhook,
+/health, /actions) and serves it in one process, so `/health` answering means the models are ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kate.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1") -> None:
+    from rasa_sdk.endpoint import create_app
+    from rasa_sdk.executor import ActionExecutor
+
+    from . import actions, runtime
+
+    t0 = time.perf_counter()
+    runtime.load(settings)
+    executor = ActionExecutor()
+    executor.register_package(actions)
+    app = create_app(executor, cors_origins=[])
+    app.config.KEEP_ALIVE_TIMEOUT = 120
+    print(
+        f"kate actions: models ready in {time.perf_counter() - t0:.1f} s; "
+        f"listening on http://{host}:{settings.actions_port}",
+        flush=True,
+    )
+    app.run(host=host, port=settings.actions_port, single_process=True, access_log=False, motd=False)

@@ -1,0 +1,58 @@
+"""Send empty and over-long messages to the action server instead of letting DIET guess an intent.
+
+DIET classifies anything, so an empty message came back as `greet` and a 10,000-character paste as
+whatever its first words suggested. This component runs last in the NLU pipeline and marks such a
+message `nlu_fallback` with full confidence; `action_answer_from_knowledge` then answers with a clear
+message in the user's language instead of reading it. The length limit is Kate's
+KATE_MAX_QUESTION_CHARS (read from the environment Rasa runs in; 1000 when unset, as in kate/settings.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+DEFAULT_MAX_CHARS = 1000
+
+
+def max_chars() -> int:
+    try:
+        return max(1, int(os.environ.get("KATE_MAX_QUESTION_CHARS", "") or DEFAULT_MAX_CHARS))
+    except ValueError:
+        return DEFAULT_MAX_CHARS
+
+
+def needs_guard(text: str, limit: int) -> bool:
+    return not text.strip() or len(text) > limit
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class MessageGuard(GraphComponent):
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> MessageGuard:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        limit = max_chars()
+        for message in messages:
+            if needs_guard(message.get("text") or "", limit):
+                intent = {"name": "nlu_fallback", "confidence": 1.0}
+                message.set("intent", intent, add_to_output=True)
+                message.set("intent_ranking", [intent], add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data

@@ -1,0 +1,256 @@
+"""`kate up`, `kate status`, `kate down`: the whole of Kate on one machine.
+
+Order matters and each step waits for the previous one to be healthy: Redis (the configured one, else
+a local server Kate starts), the demo intranet (only when the sources point at it), the models (built
+once from registry packages), the bot model (`rasa train` only when bot/ changed since the last
+training), the action server (models loaded before it answers /health), then the Rasa server. Rasa
+runs from `.venv-rasa` (Python 3.10); everything else from Kate's own environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from knowledge.store import describe
+
+from .services import RunState, Service, ServiceError, alive, healthy, log_tail, start, stop, wait_healthy
+from .settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BOT_DIR = ROOT / "bot"
+BOT_INPUTS = ("config.yml", "domain.yml", "data", "components")
+
+
+def rasa_venv() -> Path:
+    return Path(os.environ.get("KATE_RASA_VENV", "") or ROOT / ".venv-rasa")
+
+
+def run_dir(settings: Settings) -> Path:
+    return settings.home / "run"
+
+
+def say(text: str) -> None:
+    print(f"kate up: {text}", file=sys.stderr, flush=True)
+
+
+# -- the bot model ------------------------------------------------------------------------------------------
+def bot_fingerprint(bot_dir: Path = BOT_DIR) -> str:
+    """A hash of everything `rasa train` reads (config, domain, data, custom components)."""
+    digest = hashlib.sha256()
+    for name in BOT_INPUTS:
+        path = bot_dir / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if f.suffix in (".yml", ".yaml", ".py") and "__pycache__" not in f.parts:
+                digest.update(str(f.relative_to(bot_dir)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def rasa_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    env.update(
+        PYTHONPATH=str(BOT_DIR),  # the custom NLU component (components/language.py)
+        RASA_TELEMETRY_ENABLED="false",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+    )
+    return env
+
+
+def ensure_bot_model(settings: Settings) -> Path:
+    """The trained bot for the current bot/ files: reused when it exists, else trained (about a minute)."""
+    models = settings.home / "bot-models"
+    target = models / f"kate-{bot_fingerprint()}.tar.gz"
+    if target.is_file():
+        return target
+    rasa = rasa_venv() / "bin" / "rasa"
+    if not rasa.is_file():
+        raise ServiceError(f"Rasa is not installed at {rasa} (`./kate.sh setup` creates .venv-rasa)")
+    models.mkdir(parents=True, exist_ok=True)
+    log = run_dir(settings) / "rasa-train.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"training the bot (bot/ changed since the last training; about a minute; log: {log})")
+    t0 = time.perf_counter()
+    with open(log, "wb") as out:
+        result = subprocess.run(
+            [str(rasa), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+             "--out", str(models), "--fixed-model-name", target.name.removesuffix(".tar.gz")],
+            cwd=BOT_DIR, env=rasa_env(), stdout=out, stderr=subprocess.STDOUT, timeout=1800,
+        )  # fmt: skip
+    if result.returncode != 0 or not target.is_file():
+        raise ServiceError(
+            f"rasa train failed (exit {result.returncode}); the end of {log}:\n{log_tail(log)}"
+        )
+    say(f"bot trained in {time.perf_counter() - t0:.0f} s: {target}")
+    return target
+
+
+# -- the services -------------------------------------------------------------------------------------------
+def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool) -> list[Service]:
+    logs = run_dir(settings)
+    kate = [sys.executable, "-m", "kate.cli"]
+    env = {"REDIS_URL": redis_url, "KATE_HOME": str(settings.home)}
+    services = []
+    if demo:
+        services.append(
+            Service(
+                name="demo intranet",
+                argv=[*kate, "demo-site", "--port", str(settings.demo_port)],
+                health_url=f"http://127.0.0.1:{settings.demo_port}/",
+                url=f"http://127.0.0.1:{settings.demo_port}/",
+                log=str(logs / "demo-site.log"),
+                env=env,
+                ready_timeout_s=30,
+            )
+        )
+    services.append(
+        Service(
+            name="action server",
+            argv=[*kate, "actions"],
+            health_url=f"http://127.0.0.1:{settings.actions_port}/health",
+            url=f"http://127.0.0.1:{settings.actions_port}/webhook",
+            log=str(logs / "actions.log"),
+            env=env,
+            ready_timeout_s=300,
+        )
+    )
+    host, port, db, password = redis_parts(redis_url)
+    services.append(
+        Service(
+            name="rasa",
+            argv=[str(rasa_venv() / "bin" / "rasa"), "run", "--model", str(model),
+                  "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                  "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
+                  "--enable-api", "--auth-token", token, "--cors", "*"],
+            health_url=f"http://127.0.0.1:{settings.rasa_port}/",
+            url=f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
+            log=str(logs / "rasa.log"),
+            env={**rasa_env({}), "KATE_REDIS_HOST": host, "KATE_REDIS_PORT": port, "KATE_REDIS_DB": db,
+                 "KATE_REDIS_PASSWORD": password, "KATE_ACTIONS_PORT": str(settings.actions_port)},
+            cwd=str(BOT_DIR),
+            ready_timeout_s=300,
+        )
+    )  # fmt: skip
+    return services
+
+
+def redis_parts(url: str) -> tuple[str, str, str, str]:
+    """host, port, db and password of a redis:// URL, as strings for Rasa's endpoints.yml."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    db = parts.path.strip("/") or "0"
+    return parts.hostname or "127.0.0.1", str(parts.port or 6379), db, parts.password or ""
+
+
+def up(settings: Settings, detach: bool) -> int:
+    from .knowledge_cli import demo_base_url, open_knowledge
+    from .local_redis import redis_is_ours
+    from .models import ensure_model
+
+    existing = RunState.load(run_dir(settings))
+    if existing and any(alive(s.pid) for s in existing.services):
+        say("Kate is already running (`kate status`; `kate down` stops it)")
+        return 1
+    knowledge = open_knowledge(settings)
+    client = knowledge.cache.r
+    redis_url = settings.redis_url or describe(client)
+    sources = knowledge.registry.list(enabled_only=True)
+    knowledge.close()
+    demo = any(s.url.startswith(demo_base_url(settings) + "/") for s in sources)
+    state = RunState(redis_url=redis_url, redis_started=redis_is_ours(client, settings),
+                     rasa_token=secrets.token_urlsafe(24), started_at=time.time())  # fmt: skip
+    try:
+        ensure_model(settings, settings.qa_model)
+        if settings.ranker:
+            ensure_model(settings, settings.ranker)
+        model = ensure_bot_model(settings)
+    except ServiceError as exc:
+        say(str(exc))
+        return 1
+    procs: list[tuple[Service, subprocess.Popen]] = []
+    try:
+        for service in plan(settings, redis_url, model, state.rasa_token, demo):
+            say(f"starting {service.name} (log: {service.log})")
+            proc = start(service, os.environ)
+            procs.append((service, proc))
+            state.services.append(service)
+            state.save(run_dir(settings))
+            wait_healthy(service, proc)
+    except (ServiceError, KeyboardInterrupt) as exc:
+        say(str(exc) if isinstance(exc, ServiceError) else "interrupted; stopping")
+        down(settings, quiet=True)
+        return 1
+    print("Kate is up:")
+    for service in state.services:
+        print(f"  {service.name:<15} {service.url}")
+    print(f"  {'redis':<15} {redis_url}")
+    print("Chat in this terminal with `kate chat`.")
+    if detach:
+        print("Stop it with `kate down`.", flush=True)
+        return 0
+    print("Ctrl-C stops everything.", flush=True)
+    return supervise(settings, procs)
+
+
+def supervise(settings: Settings, procs: list[tuple[Service, subprocess.Popen]]) -> int:
+    """Wait until Ctrl-C (or SIGTERM), or until one service dies; then stop all of them."""
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    code = 0
+    try:
+        while True:
+            for service, proc in procs:
+                if proc.poll() is not None:
+                    say(f"{service.name} stopped (exit {proc.returncode}); the end of {service.log}:")
+                    print(log_tail(service.log), file=sys.stderr)
+                    raise SystemExit(1)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        say("stopping")
+    except SystemExit as exc:
+        code = int(exc.code or 1)
+    down(settings, quiet=True)
+    return code
+
+
+def status(settings: Settings) -> int:
+    state = RunState.load(run_dir(settings))
+    if state is None:
+        print("Kate is not running (start it with `kate up`)")
+        return 1
+    ok = True
+    for s in state.services:
+        running = alive(s.pid)
+        good = running and healthy(s.health_url)
+        ok &= good
+        word = "healthy" if good else ("not answering" if running else "stopped")
+        print(f"{s.name:<15} {word:<14} pid {s.pid:<8} {s.url}")
+    print(f"{'redis':<15} {'':<14} {'':<12} {state.redis_url}")
+    return 0 if ok else 1
+
+
+def down(settings: Settings, quiet: bool = False) -> int:
+    from .local_redis import stop_local_redis
+
+    state = RunState.load(run_dir(settings))
+    if state is None:
+        if not quiet:
+            print("Kate is not running")
+        return 0
+    for service in reversed(state.services):
+        stop(service.pid)
+        if not quiet:
+            print(f"stopped {service.name}")
+    if state.redis_started:
+        stop_local_redis(state.redis_url)
+        if not quiet:
+            print(f"stopped the local Redis ({state.redis_url}); its data stays in {settings.home / 'redis'}")
+    RunState.clear(run_dir(settings))
+    return 0

@@ -1,0 +1,140 @@
+"""The custom actions on tracker fixtures (as Rasa's demo bot tests its actions), with a real Redis
+and the real knowledge layer; the reader itself is exercised end to end in tests/bot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from redis_process import free_port
+
+from actions import runtime
+from actions.actions import (
+    ActionAnswerFromKnowledge,
+    ActionLogFeedback,
+    ActionScriptedAnswer,
+    vote_buttons,
+)
+from actions.answering import KnowledgeAnswerer
+from actions.messages import TEXTS, markdown_link
+from actions.records import AnswerBook, AnswerRecord, Candidate
+from knowledge.cache import PageCache
+from knowledge.feedback import FeedbackLog
+from knowledge.library import FetchLimits, Knowledge
+from knowledge.sources import SourceRegistry
+from knowledge.store import connect
+
+DOMAIN = {"responses": {"utter_offices": [{"text": "all offices"}], "utter_offices_lyon": [{"text": "Lyon"}]}}
+
+
+@pytest.fixture
+def rt(redis_client):
+    registry = SourceRegistry(redis_client)
+    knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=1, total_timeout=2))
+    answerer = KnowledgeAnswerer(knowledge, reader=None, ranker=None, model_name="test-model")
+    installed = runtime.Runtime(answerer, AnswerBook(redis_client), FeedbackLog(redis_client), 50)
+    runtime.install(installed)
+    yield installed
+    answerer.close()
+
+
+def tracker(text: str, intent: str = "nlu_fallback", language: str = "en", entities=(), slots=None):
+    entities = [{"entity": "language", "value": language}, *entities]
+    message = {"text": text, "intent": {"name": intent, "confidence": 0.93}, "entities": entities}
+    return Tracker("conv-1", slots or {}, message, [], False, None, {}, "action_listen")
+
+
+def run(action, t, domain=DOMAIN):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, t, domain))
+    return dispatcher.messages, events
+
+
+def test_every_language_has_every_message():
+    assert set(TEXTS["fr"]) == set(TEXTS["en"]) == set(TEXTS["ja"])
+
+
+def test_scripted_answer_picks_the_city_response_and_rates_it(rt):
+    messages, events = run(
+        ActionScriptedAnswer(),
+        tracker("where is the Lyon office?", "offices", entities=[{"entity": "city", "value": "Lyon"}]),
+    )
+    assert messages[0]["response"] == "utter_offices_lyon"
+    answer_id = events[0]["value"]
+    assert messages[0]["buttons"] == vote_buttons(answer_id)
+    record = rt.answers.get(answer_id)
+    assert (record.kind, record.answer, record.score, record.conversation_id) == (
+        "scripted", "utter_offices_lyon", 0.93, "conv-1"
+    )  # fmt: skip
+    plain, _ = run(ActionScriptedAnswer(), tracker("where are the offices?", "offices"))
+    assert plain[0]["response"] == "utter_offices"
+
+
+def test_refusals_are_in_the_language_of_the_message(rt):
+    messages, events = run(ActionAnswerFromKnowledge(), tracker("  ", language="ja"))
+    assert messages[0]["text"] == TEXTS["ja"]["empty"] and events == []
+    messages, _ = run(ActionScriptedAnswer(), tracker("x" * 51, "offices", language="fr"))
+    assert messages[0]["text"].startswith("Votre message est trop long pour moi (51 caractères)")
+
+
+def test_no_sources_gives_a_friendly_message(rt):
+    messages, events = run(ActionAnswerFromKnowledge(), tracker("who is the DPO?", language="fr"))
+    assert messages[0]["text"] == TEXTS["fr"]["sources_down"] and events == []
+
+
+def test_vote_on_unknown_or_missing_answer(rt):
+    vote = {"entity": "vote", "value": "up"}
+    messages, _ = run(
+        ActionLogFeedback(),
+        tracker("/feedback", "feedback", entities=[vote, {"entity": "answer_id", "value": "nope"}]),
+    )
+    assert messages[0]["text"] == TEXTS["en"]["nothing_to_rate"]
+    assert rt.feedback.count() == 0
+
+
+def test_thumbs_down_offers_the_next_page_then_the_links(rt):
+    rated = rt.answers.put(
+        AnswerRecord(
+            conversation_id="conv-1", kind="qa", question="q?", language="fr", answer="a", source_url="http://i/1",
+            score=3.0, model="m", shown_urls=["http://i/1"],
+            alternatives=[Candidate("b", "b.", "http://i/1", "same page", 2.0),
+                          Candidate("c", "c c.", "http://i/2", "T2", 1.0)],
+            best_pages=[("T1", "http://i/1"), ("T2", "http://i/2")],
+        )
+    )  # fmt: skip
+    down = [{"entity": "vote", "value": "down"}, {"entity": "answer_id", "value": rated.id}]
+    messages, events = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
+    assert messages[0]["text"] == TEXTS["fr"]["thanks_down"]
+    assert (
+        messages[1]["text"].startswith(TEXTS["fr"]["another"]) and "[T2](http://i/2)" in messages[1]["text"]
+    )
+    second = rt.answers.get(events[0]["value"])
+    assert second.shown_urls == ["http://i/1", "http://i/2"] and second.alternatives == []
+    down[1]["value"] = second.id
+    messages, _ = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
+    assert messages[1]["text"].startswith(TEXTS["fr"]["no_other"])
+    assert "- [T1](http://i/1)\n- [T2](http://i/2)" in messages[1]["text"]
+    assert [e.source_url for e in rt.feedback.entries()] == ["http://i/1", "http://i/2"]
+
+
+def test_vote_with_redis_down_says_so_and_claims_nothing(rt):
+    dead = connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    rt.answers = AnswerBook(dead)
+    entities = [{"entity": "vote", "value": "up"}, {"entity": "answer_id", "value": "abc"}]
+    messages, events = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=entities))
+    assert messages[0]["text"] == TEXTS["en"]["vote_lost"] and events == []
+
+
+def test_links_from_page_titles_cannot_inject_markup():
+    assert (
+        markdown_link("Evil](javascript:alert(1))[", "http://i/x")
+        == "[Evil)(javascript:alert(1))(](http://i/x)"
+    )
+    assert markdown_link("T", "javascript:alert(1)") == "T"
+    assert json.loads(vote_buttons("ab12")[1]["payload"].removeprefix("/feedback")) == {
+        "vote": "down",
+        "answer_id": "ab12",
+    }

@@ -1,0 +1,178 @@
+"""Conversations with the running bot through the REST channel (the `stack` fixture: real Redis,
+demo intranet, action server with the shipped reader, Rasa server)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import variants
+
+from knowledge.feedback import FeedbackLog
+from knowledge.store import connect
+
+LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)]+)\)")
+
+
+def payload_of(message: dict, title: str) -> str:
+    return next(b["payload"] for b in message["buttons"] if b["title"] == title)
+
+
+def rated_id(payload: str) -> str:
+    return json.loads(payload.removeprefix("/feedback"))["answer_id"]
+
+
+def feedback_for(stack, sender: str) -> list:
+    log = FeedbackLog(connect(stack.redis_url))
+    return [e for e in log.entries() if e.conversation_id == sender]
+
+
+def test_scripted_answers_come_in_the_language_of_the_question(stack, domain):
+    for question, response, language in [
+        ("How many days of paid leave do I get?", "utter_leave_policy", "en"),
+        ("Combien de jours de télétravail par semaine ?", "utter_remote_work", "fr"),
+        ("給料日はいつですか？", "utter_payroll_date", "ja"),
+        ("Where is the Lyon office?", "utter_offices_lyon", "en"),
+        ("東京オフィスの住所は？", "utter_offices_tokyo", "ja"),
+    ]:
+        replies = stack.say(question)
+        assert len(replies) == 1, (question, replies)
+        assert replies[0]["text"] in variants(domain, response, language), (question, replies)
+        assert [b["title"] for b in replies[0]["buttons"]] == ["👍", "👎"]
+
+
+def test_off_script_questions_are_answered_from_the_right_page(stack):
+    for question, page, fact, source_word in [
+        ("Above what value must a gift be declared?", "/en/code-of-conduct.html", "50 euros", "Source:"),
+        ("Which extension do I call for the IT service desk?", "/en/it-help.html", "4357", "Source:"),
+        ("Quel est le montant du forfait mobilités durables ?", "/fr/transport.html", "700 euros", "Source :"),
+    ]:
+        replies = stack.say(question)
+        assert len(replies) == 1, replies
+        text = replies[0]["text"]
+        links = LINK.findall(text)
+        assert links and links[0][1].endswith(page), (question, text)
+        assert fact in text and source_word in text, (question, text)  # the answer's sentence is quoted
+        assert [b["title"] for b in replies[0]["buttons"]] == ["👍", "👎"]
+
+
+def test_thumbs_up_is_logged_once_with_every_field(stack):
+    sender = uuid.uuid4().hex
+    answer = stack.say("When is payday?", sender)[0]
+    up = payload_of(answer, "👍")
+    thanks = stack.say(up, sender)
+    assert thanks[0]["text"].startswith("Thanks for your feedback")
+    stack.say(up, sender)  # a double click counts once
+    entries = feedback_for(stack, sender)
+    assert len(entries) == 1
+    e = entries[0]
+    assert (e.vote, e.kind, e.answer, e.language, e.model) == (
+        "up",
+        "scripted",
+        "utter_payroll_date",
+        "en",
+        "rasa-nlu",
+    )
+    assert e.question == "When is payday?" and e.score and 0 < e.score <= 1 and e.time > 0
+
+
+def test_thumbs_down_on_a_scripted_answer_asks_the_intranet(stack):
+    sender = uuid.uuid4().hex
+    answer = stack.say("Combien de jours de congés payés par an ?", sender)[0]
+    replies = stack.say(payload_of(answer, "👎"), sender)
+    assert replies[0]["text"].startswith("Merci de me l'avoir signalé")
+    qa = replies[1]
+    assert LINK.findall(qa["text"]), replies  # an intranet answer with its source linked...
+    assert "Source :" in qa["text"] and [b["title"] for b in qa["buttons"]] == ["👍", "👎"]  # ...in French
+    (entry,) = feedback_for(stack, sender)
+    assert (entry.vote, entry.kind, entry.language) == ("down", "scripted", "fr")
+    assert entry.answer == "utter_leave_policy"
+
+
+def test_thumbs_down_on_an_intranet_answer_offers_other_pages_then_links(stack):
+    sender = uuid.uuid4().hex
+    first = stack.say("Above what value must a gift be declared?", sender)[0]
+    seen = [LINK.findall(first["text"])[0][1]]
+    message = first
+    for _ in range(12):  # at most CANDIDATES other pages
+        replies = stack.say(payload_of(message, "👎"), sender)
+        assert replies[0]["text"].startswith("Thanks for telling me")
+        if "buttons" not in replies[-1]:
+            break
+        message = replies[-1]
+        assert message["text"].startswith("Here is another answer, from a different page")
+        url = LINK.findall(message["text"])[0][1]
+        assert url not in seen  # always another page
+        seen.append(url)
+    else:
+        raise AssertionError("the 👎 flow never ran out of answers")
+    assert replies[-1]["text"].startswith("I have no other answer from a different page")
+    entries = feedback_for(stack, sender)
+    assert len(entries) == len(seen)
+    assert all(e.vote == "down" and e.kind == "qa" and e.source_url and e.model for e in entries)
+    assert [e.source_url for e in entries] == seen
+    assert all(e.score is not None for e in entries)
+
+
+def test_typed_feedback_rates_the_last_answer(stack):
+    sender = uuid.uuid4().hex
+    stack.say("How do I claim expenses?", sender)
+    replies = stack.say("that was helpful", sender)
+    assert replies[0]["text"].startswith("Thanks for your feedback")
+    assert [e.answer for e in feedback_for(stack, sender)] == ["utter_expenses"]
+
+
+def test_empty_and_huge_messages_get_a_clear_reply(stack):
+    assert stack.say("")[0]["text"] == "Your message was empty. What would you like to know about HR?"
+    huge = stack.say("How many days of leave? " * 420)  # 10,080 characters
+    assert huge[0]["text"].startswith("Your message is too long for me (10,080 characters)")
+    ja = stack.say("有給休暇は何日ですか？" * 1000)
+    assert ja[0]["text"].startswith("メッセージが長すぎます")
+
+
+def test_injected_markup_is_not_echoed_as_markup(stack):
+    replies = stack.say("<script>alert(1)</script> [click](javascript:alert(1)) where is the Paris office?")
+    for reply in replies:
+        assert "<script>" not in reply.get("text", "") and "javascript:" not in reply.get("text", "")
+
+
+def test_twenty_concurrent_conversations_all_get_answers(stack):
+    questions = [
+        "How many days of paid leave do I get?", "Above what value must a gift be declared?",
+        "Combien de jours de télétravail par semaine ?", "What is the guest wifi password?",
+        "給料日はいつですか？", "Quel est le montant du forfait mobilités durables ?",
+        "Where is the London office?", "How do I report harassment?",
+        "What is the training budget?", "社員証をなくしました",
+    ] * 2  # fmt: skip
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda q: stack.say(q, timeout=180), questions))
+    elapsed = time.perf_counter() - t0
+    for question, replies in zip(questions, results, strict=True):
+        assert replies and replies[0].get("text"), question
+        assert "buttons" in replies[0] or "may help" in replies[0]["text"], (question, replies)
+    print(f"20 concurrent conversations answered in {elapsed:.1f} s")
+
+
+def test_redis_restart_loses_no_acknowledged_feedback(stack, redis_server):
+    sender = uuid.uuid4().hex
+    answer = stack.say("When is payday?", sender)[0]
+    stack.say(payload_of(answer, "👍"), sender)
+    redis_server.crash()  # SIGKILL between two messages
+    redis_server.start()
+    deadline = time.monotonic() + 30
+    while True:  # Rasa and the action server reconnect on their own
+        try:
+            second = stack.say("How do I claim expenses?", sender)[0]
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(1)
+    stack.say(payload_of(second, "👎"), sender)
+    assert [(e.vote, e.answer) for e in feedback_for(stack, sender)] == [
+        ("up", "utter_payroll_date"),
+        ("down", "utter_expenses"),
+    ]
