@@ -107,5 +107,6 @@ cmd="${1:-up}"
 case "$cmd" in
     test) shift; run_tests "$@" ;;
     setup) ensure_venv; ensure_rasa_venv ;;
+    up) ensure_venv; ensure_rasa_venv; exec "$VENV/bin/kate" "$@" ;;
     *) ensure_venv; exec "$VENV/bin/kate" "$@" ;;
 esac

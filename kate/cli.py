@@ -176,6 +176,12 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     return chat(args.url or f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook")
 
 
+def cmd_bot_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .bot_eval import run_eval
+
+    return run_eval(args.folds, args.output)
+
+
 def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
     from actions.server import serve
 
@@ -385,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="chat with the running bot in this terminal (REST channel)")
     chat.add_argument("--url", help="the REST webhook (default: the local Rasa server)")
     chat.set_defaults(func=cmd_chat)
+    bot = sub.add_parser("bot", help="the Rasa bot's evaluation")
+    bot = bot.add_subparsers(dest="bot_command", required=True)
+    bot_eval = bot.add_parser("eval", help="NLU cross-validation per language; the fallback threshold")
+    bot_eval.add_argument("--folds", type=int, default=3)
+    bot_eval.add_argument("--output", type=Path, default=Path("docs/bot-results.md"))
+    bot_eval.set_defaults(func=cmd_bot_eval)
     sub.add_parser("actions", help="run the Rasa action server (kate up starts it)").set_defaults(
         func=cmd_actions
     )

@@ -53,8 +53,10 @@ def bot_fingerprint(bot_dir: Path = BOT_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
-def rasa_env(base: dict[str, str] | None = None) -> dict[str, str]:
+def rasa_env(base: dict[str, str] | None = None, home: Path | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
+    if home is not None:  # Rasa's training cache, else .rasa/ in the working directory
+        env["RASA_CACHE_DIRECTORY"] = str(home / "rasa-cache")
     env.update(
         PYTHONPATH=str(BOT_DIR),  # the custom NLU component (components/language.py)
         RASA_TELEMETRY_ENABLED="false",
@@ -82,7 +84,8 @@ def ensure_bot_model(settings: Settings) -> Path:
         result = subprocess.run(
             [str(rasa), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
              "--out", str(models), "--fixed-model-name", target.name.removesuffix(".tar.gz")],
-            cwd=BOT_DIR, env=rasa_env(), stdout=out, stderr=subprocess.STDOUT, timeout=1800,
+            cwd=BOT_DIR, env=rasa_env(home=settings.home), stdout=out, stderr=subprocess.STDOUT,
+            timeout=1800,
         )  # fmt: skip
     if result.returncode != 0 or not target.is_file():
         raise ServiceError(

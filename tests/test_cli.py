@@ -228,10 +228,3 @@ def test_offline_default_model_end_to_end(tmp_path, redis_client):
     assert timings["fetch+parse"] < out["timings_s"]["fetch+parse"]  # warm: from the Redis cache
     listed = json.loads(kate("sources", "list", "--json", home=tmp_path).stdout)
     assert len(listed) == 17 and all(s["status"]["http_status"] == 200 for s in listed)
-
-    up = kate("up", home=tmp_path)
-    assert up.returncode == 0, up.stderr
-    assert up.stdout.count("Q: ") == 3 and up.stdout.count("source:") == 3
-    redis_client.flushdb()
-    empty = kate("up", home=tmp_path, extra_env={"KATE_SOURCES_FILE": str(tmp_path / "none.yml")})
-    assert empty.returncode == 1 and "no enabled sources" in empty.stderr
