@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from .bench import write_section
+from .settings import Settings
 from .stack import BOT_DIR, rasa_env, rasa_venv
 
 LANGUAGES = ("en", "fr", "ja")
@@ -177,3 +178,131 @@ def run_eval(folds: int, output: Path) -> int:
     write_section(output, text, "nlu")
     print(text)
     return 0
+
+
+# -- the intranet answers' confidence threshold (KATE_ANSWER_MIN_SCORE) ------------------------------------
+# Questions an employee might ask that the demo intranet does not answer: the bot should say it is unsure.
+UNANSWERABLE = [
+    ("en", "Who is the data protection officer?"),
+    ("en", "Can I bring my dog to the office?"),
+    ("en", "What is the dress code?"),
+    ("en", "Is there a company canteen?"),
+    ("en", "How do I book a meeting room?"),
+    ("en", "What is the password for the guest wifi?"),
+    ("en", "Who won the football match yesterday?"),
+    ("fr", "Qui est le délégué à la protection des données ?"),
+    ("fr", "Peut-on venir au bureau avec son chien ?"),
+    ("fr", "Y a-t-il un code vestimentaire ?"),
+    ("fr", "Comment réserver une salle de réunion ?"),
+    ("fr", "Quel temps fera-t-il demain ?"),
+    ("ja", "個人情報保護の担当者は誰ですか？"),
+    ("ja", "犬を連れて出社できますか？"),
+    ("ja", "服装の規定はありますか？"),
+    ("ja", "会議室の予約方法は？"),
+    ("ja", "明日の天気は？"),
+]
+
+
+@dataclass
+class ScoredAnswer:
+    language: str
+    question: str
+    answer: str
+    score: float
+    answerable: bool
+    right: bool  # an answerable question whose best answer has F1 >= 0.5 against an accepted answer
+
+
+def score_demo_questions(settings: Settings) -> list[ScoredAnswer]:
+    """The best answer and its score for every demo HR question and every UNANSWERABLE one, read as the
+    bot reads them (ranker, then reader, over all demo pages at once)."""
+    from knowledge import DEMO_SITE, page_passages, read_local_page
+    from qa_engine.evaluate import best_over_gold, f1_score
+    from qa_engine.ranker import rank_and_read
+
+    from .models import make_ranker, make_reader
+
+    reader = make_reader(settings, None)
+    ranker = make_ranker(settings, None, reader)
+    passages = []
+    for path in sorted(DEMO_SITE.glob("*/*.html")):
+        passages.extend(page_passages(read_local_page(path))[1])
+    spec = json.loads((DEMO_SITE / "questions.json").read_text(encoding="utf-8"))
+    asked = [(i["lang"], i["question"], i["answers"], i["page"].split("/")[0]) for i in spec["items"]]
+    asked += [(lang, q, [], lang) for lang, q in UNANSWERABLE]
+    rows = []
+    for lang, question, gold, page_lang in asked:
+        found = [a for a in rank_and_read(reader, ranker, question, passages, top_k=3,
+                                          read_top=settings.rank_top, weight=settings.rank_weight)
+                 if a.passage is not None]  # fmt: skip
+        text, score = (found[0].text, found[0].score) if found else ("", float("-inf"))
+        right = bool(gold) and best_over_gold(f1_score, text, gold, page_lang) >= 0.5
+        rows.append(ScoredAnswer(lang, question, text, score, bool(gold), right))
+    return rows
+
+
+def answer_threshold(rows: list[ScoredAnswer]) -> tuple[float, int]:
+    """The threshold that makes the most good decisions: give a right answer, or hold back a wrong one
+    or one to an unanswerable question. Ties go to the lower threshold (answer more)."""
+    candidates = sorted({round(r.score, 1) for r in rows if r.score != float("-inf")} | {0.0})
+    best = (0.0, -1)
+    for t in candidates:
+        good = sum((r.score >= t) == r.right for r in rows)
+        if good > best[1]:
+            best = (t, good)
+    return best
+
+
+def render_answers(rows: list[ScoredAnswer], best: float, default: float) -> str:
+    answerable = [r for r in rows if r.answerable]
+    unanswerable = [r for r in rows if not r.answerable]
+    right_given = sum(r.right and r.score >= default for r in answerable)
+    wrong_given = sum(not r.right and r.score >= default for r in answerable)
+    held_back = sum(r.score < default for r in unanswerable)
+    lines = [
+        "Command: `kate bot eval --answers-only`: the demo intranet's "
+        f"{len(answerable)} HR questions (docs/qa-results.md) and {len(unanswerable)} questions it does not "
+        "answer, each read as the bot reads it (ranker, then reader, over all 17 demo pages).",
+        "",
+        f"With `KATE_ANSWER_MIN_SCORE` = **{default:g}** (the setting) the bot gives {right_given} of "
+        f"{sum(r.right for r in answerable)} right answers, gives {wrong_given} wrong ones, and says it is "
+        f"unsure (linking the most relevant pages) for {held_back} of {len(unanswerable)} questions the "
+        f"intranet does not answer. The threshold with the most right decisions on these {len(rows)} "
+        f"questions is {best:g}.",
+        "",
+        "| threshold | right answers given | wrong answers given | unanswerable held back |",
+        "|---:|---:|---:|---:|",
+    ]
+    for t in sorted({0.0, 4.0, 5.0, 6.0, 6.5, 7.0, 7.5, best, default}):
+        lines.append(
+            f"| {t:g} | {sum(r.right and r.score >= t for r in answerable)} "
+            f"| {sum(not r.right and r.score >= t for r in answerable)} "
+            f"| {sum(r.score < t for r in unanswerable)} of {len(unanswerable)} |"
+        )
+    lines += [
+        "",
+        "| | questions | score: min | median | max |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, group in (
+        ("right answer", [r for r in answerable if r.right]),
+        ("wrong answer", [r for r in answerable if not r.right]),
+        ("not on the intranet", unanswerable),
+    ):
+        scores = sorted(r.score for r in group)
+        if scores:
+            median = scores[len(scores) // 2]
+            lines.append(f"| {name} | {len(scores)} | {scores[0]:.1f} | {median:.1f} | {scores[-1]:.1f} |")
+    return "\n".join(lines)
+
+
+def run_answers_eval(settings: Settings, output: Path) -> float:
+    rows = score_demo_questions(settings)
+    threshold, _ = answer_threshold(rows)
+    body = render_answers(rows, threshold, settings.answer_min_score)
+    text = f"<!-- bench:answers -->\n{body}\n<!-- /bench:answers -->"
+    if not output.exists():
+        output.write_text(HEADER, encoding="utf-8")
+    write_section(output, text, "answers")
+    print(text)
+    return threshold

@@ -177,9 +177,10 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bot_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from .bot_eval import run_eval
+    from .bot_eval import run_answers_eval, run_eval
 
-    return run_eval(args.folds, args.output)
+    run_answers_eval(settings, args.output)
+    return 0 if args.answers_only else run_eval(args.folds, args.output)
 
 
 def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
@@ -395,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     bot = bot.add_subparsers(dest="bot_command", required=True)
     bot_eval = bot.add_parser("eval", help="NLU cross-validation per language; the fallback threshold")
     bot_eval.add_argument("--folds", type=int, default=3)
+    bot_eval.add_argument("--answers-only", action="store_true", help="only the intranet answers' threshold")
     bot_eval.add_argument("--output", type=Path, default=Path("docs/bot-results.md"))
     bot_eval.set_defaults(func=cmd_bot_eval)
     sub.add_parser("actions", help="run the Rasa action server (kate up starts it)").set_defaults(

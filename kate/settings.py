@@ -167,7 +167,7 @@ class Settings:
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),
             answer_budget=_float("KATE_ANSWER_BUDGET", get("KATE_ANSWER_BUDGET", "20")),
-            answer_min_score=_float_any("KATE_ANSWER_MIN_SCORE", get("KATE_ANSWER_MIN_SCORE", "0")),
+            answer_min_score=_float_any("KATE_ANSWER_MIN_SCORE", get("KATE_ANSWER_MIN_SCORE", "6.5")),
             max_question_chars=_positive_int(
                 "KATE_MAX_QUESTION_CHARS", get("KATE_MAX_QUESTION_CHARS", "1000")
             ),
