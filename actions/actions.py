@@ -63,6 +63,19 @@ def refusal(text: str, language: str, limit: int) -> str | None:
     return None
 
 
+def readable_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker, limit: int
+) -> tuple[str, str] | None:
+    """The latest message and its language, or None after telling the employee why it cannot be read."""
+    text = tracker.latest_message.get("text") or ""
+    language = message_language(tracker)
+    refused = refusal(text, language, limit)
+    if refused:
+        dispatcher.utter_message(text=refused)
+        return None
+    return text, language
+
+
 def format_candidate(candidate: Candidate, language: str, *, another: bool = False) -> str:
     sentence = candidate.sentence.strip()
     text = say("answer", language, answer=candidate.answer, sentence=sentence or candidate.answer,
@@ -84,10 +97,14 @@ def show_candidate(
     record.answer, record.source_url, record.source_title = candidate.answer, candidate.url, candidate.title
     record.score = candidate.score
     record.shown_urls = [*record.shown_urls, candidate.url]
-    runtime.current().answers.put(record)
-    dispatcher.utter_message(
-        text=format_candidate(candidate, record.language, another=another), buttons=vote_buttons(record.id)
-    )
+    text = format_candidate(candidate, record.language, another=another)
+    try:
+        runtime.current().answers.put(record)
+    except StoreUnavailable as exc:  # the answer still goes out, without buttons
+        logger.error("answer not kept for voting: %s", exc)
+        dispatcher.utter_message(text=text)
+        return []
+    dispatcher.utter_message(text=text, buttons=vote_buttons(record.id))
     return [SlotSet("last_answer_id", record.id)]
 
 
@@ -133,12 +150,10 @@ class ActionScriptedAnswer(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         rt = runtime.current()
-        text = tracker.latest_message.get("text") or ""
-        language = message_language(tracker)
-        refused = refusal(text, language, rt.max_question_chars)
-        if refused:
-            dispatcher.utter_message(text=refused)
+        asked = readable_question(dispatcher, tracker, rt.max_question_chars)
+        if asked is None:
             return []
+        text, language = asked
         intent = tracker.latest_message.get("intent") or {}
         response = scripted_response(intent.get("name") or "", tracker, domain)
         record = AnswerRecord(
@@ -168,19 +183,12 @@ class ActionAnswerFromKnowledge(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         rt = runtime.current()
-        question = tracker.latest_message.get("text") or ""
-        language = message_language(tracker)
-        refused = refusal(question, language, rt.max_question_chars)
-        if refused:
-            dispatcher.utter_message(text=refused)
+        asked = readable_question(dispatcher, tracker, rt.max_question_chars)
+        if asked is None:
             return []
+        question, language = asked
         outcome = await rt.answerer.answer(question)
-        try:
-            return show_outcome(dispatcher, tracker, question, language, outcome)
-        except StoreUnavailable as exc:
-            logger.error("cannot keep the answer: %s", exc)
-            dispatcher.utter_message(text=say("sources_down", language))
-            return []
+        return show_outcome(dispatcher, tracker, question, language, outcome)
 
 
 class ActionLogFeedback(Action):
@@ -228,15 +236,10 @@ class ActionLogFeedback(Action):
             dispatcher.utter_message(text=say("thanks_up", language))
             return []
         dispatcher.utter_message(text=say("thanks_down", language))
-        try:
-            if record.kind == "scripted":
-                outcome = await rt.answerer.answer(record.question)
-                return show_outcome(dispatcher, tracker, record.question, language, outcome)
-            return self.next_best(dispatcher, record)
-        except StoreUnavailable as exc:
-            logger.error("cannot keep the answer: %s", exc)
-            dispatcher.utter_message(text=say("sources_down", language))
-            return []
+        if record.kind == "scripted":
+            outcome = await rt.answerer.answer(record.question)
+            return show_outcome(dispatcher, tracker, record.question, language, outcome)
+        return self.next_best(dispatcher, record)
 
     @staticmethod
     def next_best(dispatcher: CollectingDispatcher, rated: AnswerRecord) -> list[EventType]:

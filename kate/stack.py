@@ -203,9 +203,13 @@ def up(settings: Settings, detach: bool) -> int:
     return supervise(settings, procs)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill` of `kate up` stops everything, as Ctrl-C does
+
+
 def supervise(settings: Settings, procs: list[tuple[Service, subprocess.Popen]]) -> int:
     """Wait until Ctrl-C (or SIGTERM), or until one service dies; then stop all of them."""
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     code = 0
     try:
         while True:

@@ -10,14 +10,11 @@ KATE_MAX_QUESTION_CHARS (read from the environment Rasa runs in; 1000 when unset
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from components.stateless import StatelessComponent
 
 DEFAULT_MAX_CHARS = 1000
 
@@ -34,17 +31,7 @@ def needs_guard(text: str, limit: int) -> bool:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
-class MessageGuard(GraphComponent):
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> MessageGuard:
-        return cls()
-
+class MessageGuard(StatelessComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         limit = max_chars()
         for message in messages:
@@ -53,6 +40,3 @@ class MessageGuard(GraphComponent):
                 message.set("intent", intent, add_to_output=True)
                 message.set("intent_ranking", [intent], add_to_output=True)
         return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data

@@ -138,3 +138,9 @@ def test_links_from_page_titles_cannot_inject_markup():
         "vote": "down",
         "answer_id": "ab12",
     }
+
+
+def test_scripted_answer_still_comes_when_it_cannot_be_kept(rt):
+    rt.answers = AnswerBook(connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5))
+    messages, events = run(ActionScriptedAnswer(), tracker("where are the offices?", "offices"))
+    assert messages[0]["response"] == "utter_offices" and not messages[0]["buttons"] and events == []
