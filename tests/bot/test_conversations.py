@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import variants
+from conftest import KATE, variants
 
 from knowledge.feedback import FeedbackLog
 from knowledge.store import connect
@@ -177,3 +178,14 @@ def test_redis_restart_loses_no_acknowledged_feedback(stack, redis_server):
         ("up", "utter_payroll_date"),
         ("down", "utter_expenses"),
     ]
+
+
+def test_kate_chat_and_status(stack):
+    chat = subprocess.run(
+        [KATE, "chat", "--url", stack.rest_url], input="When is payday?\n+\n\n",
+        capture_output=True, text=True, env=stack.env, timeout=120,
+    )  # fmt: skip
+    assert chat.returncode == 0, chat.stderr
+    assert "[1] 👍   [2] 👎" in chat.stdout and "Thanks for your feedback" in chat.stdout
+    status = stack.kate("status")
+    assert status.returncode == 0 and status.stdout.count("healthy") == 3, status.stdout
