@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from conftest import KATE, variants
 
+from actions.messages import TEXTS
 from knowledge.feedback import FeedbackLog
 from knowledge.store import connect
 
@@ -86,8 +87,11 @@ def test_thumbs_down_on_a_scripted_answer_asks_the_intranet(stack):
     replies = stack.say(payload_of(answer, "👎"), sender)
     assert replies[0]["text"].startswith("Merci de me l'avoir signalé")
     qa = replies[1]
-    assert LINK.findall(qa["text"]), replies  # an intranet answer with its source linked...
-    assert "Source :" in qa["text"] and [b["title"] for b in qa["buttons"]] == ["👍", "👎"]  # ...in French
+    assert LINK.findall(qa["text"]), replies  # an intranet answer with its source linked, in French...
+    if "buttons" in qa:
+        assert "Source :" in qa["text"] and [b["title"] for b in qa["buttons"]] == ["👍", "👎"]
+    else:  # ...or, below KATE_ANSWER_MIN_SCORE, the pages to read
+        assert qa["text"].startswith(TEXTS["fr"]["unsure"] + " " + TEXTS["fr"]["pages_help"])
     (entry,) = feedback_for(stack, sender)
     assert (entry.vote, entry.kind, entry.language) == ("down", "scripted", "fr")
     assert entry.answer == "utter_leave_policy"
@@ -155,7 +159,7 @@ def test_twenty_concurrent_conversations_all_get_answers(stack):
     elapsed = time.perf_counter() - t0
     for question, replies in zip(questions, results, strict=True):
         assert replies and replies[0].get("text"), question
-        assert "buttons" in replies[0] or "may help" in replies[0]["text"], (question, replies)
+        assert "buttons" in replies[0] or LINK.findall(replies[0]["text"]), (question, replies)
     print(f"20 concurrent conversations answered in {elapsed:.1f} s")
 
 
