@@ -178,7 +178,9 @@ def up(settings: Settings, detach: bool) -> int:
     except ServiceError as exc:
         say(str(exc))
         return 1
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` of `kate up` stops everything, as Ctrl-C does
     procs: list[tuple[Service, subprocess.Popen]] = []
+    code, running = 1, False
     try:
         for service in plan(settings, redis_url, model, state.rasa_token, demo):
             say(f"starting {service.name} (log: {service.log})")
@@ -187,44 +189,40 @@ def up(settings: Settings, detach: bool) -> int:
             state.services.append(service)
             state.save(run_dir(settings))
             wait_healthy(service, proc)
-    except (ServiceError, KeyboardInterrupt) as exc:
-        say(str(exc) if isinstance(exc, ServiceError) else "interrupted; stopping")
-        down(settings, quiet=True)
-        return 1
-    print("Kate is up:")
-    for service in state.services:
-        print(f"  {service.name:<15} {service.url}")
-    print(f"  {'redis':<15} {redis_url}")
-    print("Chat in this terminal with `kate chat`.")
-    if detach:
-        print("Stop it with `kate down`.", flush=True)
-        return 0
-    print("Ctrl-C stops everything.", flush=True)
-    return supervise(settings, procs)
+        running = True
+        print("Kate is up:")
+        for service in state.services:
+            print(f"  {service.name:<15} {service.url}")
+        print(f"  {'redis':<15} {redis_url}")
+        print("Chat in this terminal with `kate chat`.")
+        if detach:
+            print("Stop it with `kate down`.", flush=True)
+            return 0
+        print("Ctrl-C stops everything.", flush=True)
+        code = wait_for_exit(procs)
+    except ServiceError as exc:
+        say(str(exc))
+    except KeyboardInterrupt:
+        say("stopping" if running else "interrupted while starting; stopping")
+        code = 0 if running else 1
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave processes behind
+    down(settings, quiet=True)
+    return code
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # `kill` of `kate up` stops everything, as Ctrl-C does
+    raise KeyboardInterrupt
 
 
-def supervise(settings: Settings, procs: list[tuple[Service, subprocess.Popen]]) -> int:
-    """Wait until Ctrl-C (or SIGTERM), or until one service dies; then stop all of them."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    code = 0
-    try:
-        while True:
-            for service, proc in procs:
-                if proc.poll() is not None:
-                    say(f"{service.name} stopped (exit {proc.returncode}); the end of {service.log}:")
-                    print(log_tail(service.log), file=sys.stderr)
-                    raise SystemExit(1)
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        say("stopping")
-    except SystemExit as exc:
-        code = int(exc.code or 1)
-    down(settings, quiet=True)
-    return code
+def wait_for_exit(procs: list[tuple[Service, subprocess.Popen]]) -> int:
+    """Block until one service dies (returns 1, after printing the end of its log); Ctrl-C raises."""
+    while True:
+        for service, proc in procs:
+            if proc.poll() is not None:
+                say(f"{service.name} stopped (exit {proc.returncode}); the end of {service.log}:")
+                print(log_tail(service.log), file=sys.stderr)
+                return 1
+        time.sleep(1.0)
 
 
 def status(settings: Settings) -> int:

@@ -27,18 +27,23 @@ def test_ctrl_c_stops_everything(stack, tmp_path):
         "KATE_ACTIONS_PORT": str(free_port()),
         "KATE_DEMO_PORT": str(free_port()),
     }
-    up = subprocess.Popen([KATE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = []
-    deadline = time.monotonic() + 600
-    while not any(line.startswith("Ctrl-C stops everything") for line in lines):
-        line = up.stdout.readline()
-        assert line or up.poll() is None, up.stderr.read()
-        lines.append(line)
-        assert time.monotonic() < deadline, lines
-    assert any(f":{env['KATE_RASA_PORT']}/webhooks/rest/webhook" in line for line in lines), lines
-    pids = [s["pid"] for s in json.loads((home / "run" / "state.json").read_text())["services"]]
-    assert len(pids) == 3 and all(alive(p) for p in pids)
-    up.send_signal(signal.SIGINT)
-    assert up.wait(timeout=60) == 0
-    assert not any(alive(p) for p in pids)
-    assert not (home / "run" / "state.json").exists()
+    try:
+        up = subprocess.Popen(
+            [KATE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        lines = []
+        deadline = time.monotonic() + 600
+        while not any(line.startswith("Ctrl-C stops everything") for line in lines):
+            line = up.stdout.readline()
+            assert line or up.poll() is None, up.stderr.read()
+            lines.append(line)
+            assert time.monotonic() < deadline, lines
+        assert any(f":{env['KATE_RASA_PORT']}/webhooks/rest/webhook" in line for line in lines), lines
+        pids = [s["pid"] for s in json.loads((home / "run" / "state.json").read_text())["services"]]
+        assert len(pids) == 3 and all(alive(p) for p in pids)
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+        assert not any(alive(p) for p in pids)
+        assert not (home / "run" / "state.json").exists()
+    finally:  # whatever failed above, leave no process behind
+        subprocess.run([KATE, "down"], env=env, capture_output=True, timeout=120)
