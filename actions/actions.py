@@ -26,7 +26,7 @@ from knowledge.store import StoreUnavailable
 
 from . import runtime
 from .answering import Outcome
-from .messages import language_of, link_list, markdown_link, say
+from .messages import inert, language_of, link_list, markdown_link, say
 from .records import AnswerRecord, Candidate
 
 logger = logging.getLogger(__name__)
@@ -77,12 +77,14 @@ def readable_question(
 
 
 def format_candidate(candidate: Candidate, language: str, *, another: bool = False) -> str:
-    sentence = candidate.sentence.strip()
-    text = say("answer", language, answer=candidate.answer, sentence=sentence or candidate.answer,
-               link=markdown_link(candidate.title, candidate.url))  # fmt: skip
-    if not sentence or sentence == candidate.answer.strip():
-        text = text.replace(f"\n\n> {sentence or candidate.answer}", "", 1)
-    return f"{say('another', language)}\n\n{text}" if another else text
+    """The answer, its sentence quoted (unless it is the answer itself), and the source linked."""
+    parts = [say("another", language)] if another else []
+    parts.append(inert(candidate.answer))
+    sentence = " ".join(candidate.sentence.split())
+    if sentence and sentence != candidate.answer.strip():
+        parts.append("> " + inert(sentence))
+    parts.append(say("source", language, link=markdown_link(candidate.title, candidate.url)))
+    return "\n\n".join(parts)
 
 
 def no_answer_text(key: str, language: str, pages: list[tuple[str, str]]) -> str:

@@ -11,7 +11,7 @@ LANGUAGES = ("en", "fr", "ja")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
-        "answer": "{answer}\n\n> {sentence}\n\nSource: {link}",
+        "source": "Source: {link}",
         "unsure": "I could not find a confident answer on the intranet.",
         "no_other": "I have no other answer from a different page.",
         "pages_help": "These pages may help:",
@@ -28,7 +28,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "vote_lost": "Sorry, I could not record your vote right now. Please try again later.",
     },
     "fr": {
-        "answer": "{answer}\n\n> {sentence}\n\nSource : {link}",
+        "source": "Source : {link}",
         "unsure": "Je n'ai pas trouvé de réponse fiable sur l'intranet.",
         "no_other": "Je n'ai pas d'autre réponse tirée d'une autre page.",
         "pages_help": "Ces pages peuvent vous aider :",
@@ -45,7 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "vote_lost": "Désolée, je n'ai pas pu enregistrer votre vote. Réessayez plus tard.",
     },
     "ja": {
-        "answer": "{answer}\n\n> {sentence}\n\n出典：{link}",
+        "source": "出典：{link}",
         "unsure": "イントラネットで確かな回答が見つかりませんでした。",
         "no_other": "別のページからの回答はありません。",
         "pages_help": "次のページが参考になるかもしれません：",
@@ -80,6 +80,11 @@ def markdown_link(title: str, url: str) -> str:
         return clean
     safe_url = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
     return f"[{clean}]({safe_url})"
+
+
+def inert(text: str) -> str:
+    """Page text shown as it is, but unable to form a Markdown link (`[x](javascript:...)`) of its own."""
+    return text.replace("](", "] (")
 
 
 def link_list(pages: list[tuple[str, str]]) -> str:

@@ -16,6 +16,7 @@ from actions.actions import (
     ActionAnswerFromKnowledge,
     ActionLogFeedback,
     ActionScriptedAnswer,
+    format_candidate,
     vote_buttons,
 )
 from actions.answering import KnowledgeAnswerer
@@ -144,3 +145,11 @@ def test_scripted_answer_still_comes_when_it_cannot_be_kept(rt):
     rt.answers = AnswerBook(connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5))
     messages, events = run(ActionScriptedAnswer(), tracker("where are the offices?", "offices"))
     assert messages[0]["response"] == "utter_offices" and not messages[0]["buttons"] and events == []
+
+
+def test_answer_text_from_a_page_cannot_form_links():
+    link = "[prize](javascript:alert(1))"
+    evil = Candidate(link, f"Win a {link} now.", "http://i/p", "T", 9.0)
+    text = format_candidate(evil, "ja")
+    assert "](javascript" not in text and text.endswith("出典：[T](http://i/p)")
+    assert "> Win a [prize] (javascript:alert(1)) now." in text
