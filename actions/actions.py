@@ -92,22 +92,27 @@ def no_answer_text(key: str, language: str, pages: list[tuple[str, str]]) -> str
     return f"{text} {say('pages_help', language)}\n{link_list(pages)}" if pages else text
 
 
+def offer(dispatcher: CollectingDispatcher, record: AnswerRecord, **message: str) -> list[EventType]:
+    """Keep the answer record and show the answer (`text=` or `response=`) with its vote buttons; when
+    Redis cannot keep it, the answer still goes out, without buttons."""
+    try:
+        runtime.current().answers.put(record)
+    except StoreUnavailable as exc:
+        logger.error("answer not kept for voting: %s", exc)
+        dispatcher.utter_message(**message)
+        return []
+    dispatcher.utter_message(**message, buttons=vote_buttons(record.id))
+    return [SlotSet("last_answer_id", record.id)]
+
+
 def show_candidate(
     dispatcher: CollectingDispatcher, record: AnswerRecord, candidate: Candidate, *, another: bool = False
 ) -> list[EventType]:
-    """Store the answer record and show the answer with its vote buttons."""
+    """Show an intranet answer, its record filled from the candidate."""
     record.answer, record.source_url, record.source_title = candidate.answer, candidate.url, candidate.title
     record.score = candidate.score
     record.shown_urls = [*record.shown_urls, candidate.url]
-    text = format_candidate(candidate, record.language, another=another)
-    try:
-        runtime.current().answers.put(record)
-    except StoreUnavailable as exc:  # the answer still goes out, without buttons
-        logger.error("answer not kept for voting: %s", exc)
-        dispatcher.utter_message(text=text)
-        return []
-    dispatcher.utter_message(text=text, buttons=vote_buttons(record.id))
-    return [SlotSet("last_answer_id", record.id)]
+    return offer(dispatcher, record, text=format_candidate(candidate, record.language, another=another))
 
 
 def show_outcome(
@@ -167,14 +172,7 @@ class ActionScriptedAnswer(Action):
             score=intent.get("confidence"),
             model=SCRIPTED_MODEL,
         )
-        try:
-            rt.answers.put(record)
-        except StoreUnavailable as exc:  # the answer still goes out, without buttons
-            logger.error("answer not kept for voting: %s", exc)
-            dispatcher.utter_message(response=response)
-            return []
-        dispatcher.utter_message(response=response, buttons=vote_buttons(record.id))
-        return [SlotSet("last_answer_id", record.id)]
+        return offer(dispatcher, record, response=response)
 
 
 class ActionAnswerFromKnowledge(Action):

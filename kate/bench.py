@@ -55,11 +55,9 @@ class ReaderBench:
 def demo_pages(copies: int) -> PageSet:
     """The demo intranet's passages (short: sections, list items, table rows), `copies` times over
     (as if the company listed that many similar pages)."""
-    from knowledge import DEMO_SITE, page_passages, read_local_page
+    from knowledge import demo_passages
 
-    base = []
-    for path in sorted(DEMO_SITE.glob("*/*.html")):
-        base.extend(page_passages(read_local_page(path))[1])
+    base = demo_passages()
     passages = [
         Passage(p.text, url=f"{p.url}?copy={i}", title=p.title, id=f"{p.id}/{i}")
         for i in range(copies)

@@ -11,14 +11,13 @@ saves. Model loading is reported on its own: the action server pays it once, not
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge import DEMO_SITE
+from knowledge import DEMO_SITE, demo_questions
 from knowledge.cache import PageCache, VectorCache
 from knowledge.demo_server import serve_demo_site
 from knowledge.library import FetchLimits, Knowledge
@@ -71,9 +70,7 @@ def bench_ask(
     output: Path,
     repeats: int = 3,
 ) -> dict:
-    questions = [
-        i["question"] for i in json.loads((DEMO_SITE / "questions.json").read_text(encoding="utf-8"))["items"]
-    ]
+    questions = [i["question"] for i in demo_questions()]
     server, _ = serve_demo_site(0)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     prefix = f"{settings.redis_prefix}bench-{int(time.time())}:"

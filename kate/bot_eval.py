@@ -226,7 +226,7 @@ class ScoredAnswer:
 def score_demo_questions(settings: Settings) -> list[ScoredAnswer]:
     """The best answer and its score for every demo HR question and every UNANSWERABLE one, read as the
     bot reads them (ranker, then reader, over all demo pages at once)."""
-    from knowledge import DEMO_SITE, page_passages, read_local_page
+    from knowledge import demo_passages, demo_questions
     from qa_engine.evaluate import best_over_gold, f1_score
     from qa_engine.ranker import rank_and_read
 
@@ -234,11 +234,8 @@ def score_demo_questions(settings: Settings) -> list[ScoredAnswer]:
 
     reader = make_reader(settings, None)
     ranker = make_ranker(settings, None, reader)
-    passages = []
-    for path in sorted(DEMO_SITE.glob("*/*.html")):
-        passages.extend(page_passages(read_local_page(path))[1])
-    spec = json.loads((DEMO_SITE / "questions.json").read_text(encoding="utf-8"))
-    asked = [(i["lang"], i["question"], i["answers"], i["page"].split("/")[0]) for i in spec["items"]]
+    passages = demo_passages()
+    asked = [(i["lang"], i["question"], i["answers"], i["page"].split("/")[0]) for i in demo_questions()]
     asked += [(lang, q, [], lang) for lang, q in UNANSWERABLE]
     rows = []
     for lang, question, gold, page_lang in asked:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa_engine import Passage, Reader
+from qa_engine import Reader
 from qa_engine.evaluate import FileScore, best_over_gold, f1_score, score_file
 from qa_engine.ranker import Ranker, rank_and_read
 
@@ -64,14 +64,11 @@ def hr_accuracy(
     """Top-1 accuracy on the demo intranet's HR questions, over all demo pages at once (with the ranker
     when one is given, as Kate answers). An answer counts when its F1 against an accepted answer is at
     least 0.5 (in the page's language)."""
-    from knowledge import DEMO_SITE, page_passages, read_local_page
+    from knowledge import demo_passages, demo_questions
 
-    spec = json.loads((DEMO_SITE / "questions.json").read_text(encoding="utf-8"))
-    passages: list[Passage] = []
-    for path in sorted(DEMO_SITE.glob("*/*.html")):
-        passages.extend(page_passages(read_local_page(path))[1])
+    passages = demo_passages()
     rows = []
-    for raw in spec["items"]:
+    for raw in demo_questions():
         item = HRItem(raw["lang"], raw["question"], raw["answers"], raw["page"])
         answers = rank_and_read(
             reader, ranker, item.question, passages, top_k=1, read_top=read_top, weight=weight
