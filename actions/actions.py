@@ -23,6 +23,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from knowledge.feedback import FeedbackEntry
 from knowledge.store import StoreUnavailable
+from knowledge.unanswered import Unanswered
 
 from . import runtime
 from .answering import Outcome
@@ -92,6 +93,15 @@ def no_answer_text(key: str, language: str, pages: list[tuple[str, str]]) -> str
     return f"{text} {say('pages_help', language)}\n{link_list(pages)}" if pages else text
 
 
+def note_unanswered(conversation_id: str, question: str, language: str, reason: str) -> None:
+    """Keep a question the intranet could not answer for the admin console's knowledge gaps; an
+    unreachable Redis must not cost the employee their reply."""
+    try:
+        runtime.current().unanswered.add(Unanswered(question, reason, language, conversation_id))
+    except StoreUnavailable as exc:
+        logger.error("unanswered question not kept: %s", exc)
+
+
 def offer(dispatcher: CollectingDispatcher, record: AnswerRecord, **message: str) -> list[EventType]:
     """Keep the answer record and show the answer (`text=` or `response=`) with its vote buttons; when
     Redis cannot keep it, the answer still goes out, without buttons."""
@@ -122,6 +132,7 @@ def show_outcome(
         dispatcher.utter_message(text=say(outcome.status, language))
         return []
     if outcome.best is None:
+        note_unanswered(tracker.sender_id, question, language, "unsure")
         dispatcher.utter_message(text=no_answer_text("unsure", language, outcome.best_pages))
         return []
     record = AnswerRecord(
@@ -246,6 +257,7 @@ class ActionLogFeedback(Action):
         """The best remaining candidate from a page not offered yet, or the pages to read."""
         remaining = [c for c in rated.alternatives if c.url not in rated.shown_urls]
         if not remaining:
+            note_unanswered(rated.conversation_id, rated.question, rated.language, "no_other")
             dispatcher.utter_message(text=no_answer_text("no_other", rated.language, rated.best_pages))
             return []
         record = AnswerRecord(

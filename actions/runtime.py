@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from kate.settings import Settings
 from knowledge.feedback import FeedbackLog
+from knowledge.unanswered import UnansweredLog
 
 from .answering import KnowledgeAnswerer
 from .records import AnswerBook
@@ -21,6 +22,7 @@ class Runtime:
     answerer: KnowledgeAnswerer
     answers: AnswerBook
     feedback: FeedbackLog
+    unanswered: UnansweredLog
     max_question_chars: int = 1000
 
 
@@ -46,6 +48,7 @@ def load(settings: Settings) -> Runtime:
         answerer=answerer,
         answers=AnswerBook(client, settings.redis_prefix, settings.answer_ttl),
         feedback=FeedbackLog(client, settings.redis_prefix),
+        unanswered=UnansweredLog(client, settings.redis_prefix),
         max_question_chars=settings.max_question_chars,
     )
     install(runtime)

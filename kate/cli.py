@@ -190,6 +190,28 @@ def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.server import serve
+
+    return serve(settings, host=args.host)
+
+
+def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from admin.security import hash_password
+
+    password = getpass.getpass("admin password: ")
+    if len(password) < 12:
+        print("kate admin hash-password: use at least 12 characters", file=sys.stderr)
+        return 2
+    if getpass.getpass("again: ") != password:
+        print("kate admin hash-password: the two passwords differ", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
 # -- kate qa ... ------------------------------------------------------------------------------------------
 def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
     spec = args.model or settings.qa_model
@@ -402,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("actions", help="run the Rasa action server (kate up starts it)").set_defaults(
         func=cmd_actions
     )
+    web = sub.add_parser("web", help="run the web app: chat page, widget, admin console (kate up starts it)")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.set_defaults(func=cmd_web)
+    admin = sub.add_parser("admin", help="the admin console's account").add_subparsers(
+        dest="admin_command", required=True
+    )
+    admin.add_parser(
+        "hash-password", help="print a hash for KATE_ADMIN_PASSWORD_HASH (asks for the password)"
+    ).set_defaults(func=cmd_hash_password)
 
     ask = sub.add_parser("ask", help="answer a question from the enabled sources (or given pages)")
     ask.add_argument("question")

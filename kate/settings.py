@@ -94,6 +94,12 @@ class Settings:
     answer_min_score: float  # below this the bot says it is unsure instead of answering
     max_question_chars: int  # longer messages are refused with a clear reply, not read
     answer_ttl: float  # seconds a rated answer stays votable (its 👍/👎 buttons)
+    web_port: int  # the web app: chat page, widget script, admin console
+    production: bool  # KATE_ENV=production: no generated admin password, Secure cookies
+    admin_user: str
+    admin_password_hash: str  # "" outside production: a random password kept in $KATE_HOME/admin-password
+    admin_session_hours: float
+    public_rasa_url: str  # where browsers reach Rasa's socket.io; "" = the web app's host, KATE_RASA_PORT
 
     @property
     def models_dir(self) -> Path:
@@ -172,6 +178,13 @@ class Settings:
                 "KATE_MAX_QUESTION_CHARS", get("KATE_MAX_QUESTION_CHARS", "1000")
             ),
             answer_ttl=_float("KATE_ANSWER_TTL", get("KATE_ANSWER_TTL", str(30 * 86400))),
+            web_port=_positive_int("KATE_WEB_PORT", get("KATE_WEB_PORT", "8080")),
+            production=_choice("development", "production")("KATE_ENV", get("KATE_ENV", "development"))
+            == "production",
+            admin_user=get("KATE_ADMIN_USER", "admin"),
+            admin_password_hash=get("KATE_ADMIN_PASSWORD_HASH", ""),
+            admin_session_hours=_float("KATE_ADMIN_SESSION_HOURS", get("KATE_ADMIN_SESSION_HOURS", "8")),
+            public_rasa_url=get("KATE_PUBLIC_RASA_URL", "").rstrip("/"),
         )
         if settings.stride >= settings.max_length:
             raise SettingsError("KATE_STRIDE must be smaller than KATE_MAX_LENGTH")

@@ -124,6 +124,17 @@ def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool
             ready_timeout_s=300,
         )
     )
+    services.append(
+        Service(
+            name="web app",
+            argv=[*kate, "web"],
+            health_url=f"http://127.0.0.1:{settings.web_port}/health",
+            url=f"http://127.0.0.1:{settings.web_port}/",
+            log=str(logs / "web.log"),
+            env=env,
+            ready_timeout_s=60,
+        )
+    )
     host, port, db, password = redis_parts(redis_url)
     services.append(
         Service(
@@ -194,7 +205,10 @@ def up(settings: Settings, detach: bool) -> int:
         for service in state.services:
             print(f"  {service.name:<15} {service.url}")
         print(f"  {'redis':<15} {redis_url}")
-        print("Chat in this terminal with `kate chat`.")
+        print(
+            f"Chat in a browser at http://127.0.0.1:{settings.web_port}/ (or in this terminal: `kate chat`)."
+        )
+        print(admin_hint(settings))
         if detach:
             print("Stop it with `kate down`.", flush=True)
             return 0
@@ -208,6 +222,16 @@ def up(settings: Settings, detach: bool) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave processes behind
     down(settings, quiet=True)
     return code
+
+
+def admin_hint(settings: Settings) -> str:
+    where = f"http://127.0.0.1:{settings.web_port}/admin"
+    password_file = settings.home / "admin-password"
+    if not settings.admin_password_hash and password_file.is_file():
+        password = password_file.read_text().strip()
+        user = settings.admin_user
+        return f"Admin console: {where} (user {user}, password {password}, kept in {password_file})"
+    return f"Admin console: {where} (user {settings.admin_user})"
 
 
 def _interrupt(signum: int, frame: object) -> None:

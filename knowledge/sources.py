@@ -10,6 +10,7 @@ variable that holds them (`auth: bearer:HR_WIKI_TOKEN`), and the fetcher reads i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -77,6 +78,11 @@ class Source:
         if self.tags:
             d["tags"] = list(self.tags)
         return d
+
+
+def source_id(url: str) -> str:
+    """A short stable id for a source, for web addresses (`/admin/sources/<id>`) where a URL would not fit."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
 def normalize_url(url: str) -> str:
@@ -179,6 +185,41 @@ class SourceRegistry:
             pipe.delete(self._key(url))
             pipe.zrem(self._order, url)
             pipe.execute()
+
+    def find(self, sid: str) -> Source | None:
+        """The source whose `source_id` is `sid` (admin console addresses), or None."""
+        return next((s for s in self.list() if source_id(s.url) == sid), None)
+
+    def update(
+        self,
+        url: str,
+        *,
+        title: str | None = None,
+        language: str | None = None,
+        tags: list[str] | None = None,
+        auth: str | None = None,
+        enabled: bool | None = None,
+    ) -> Source:
+        """Change what admins may change of a source (not its URL: that is a new source). Values are
+        checked as `add` checks them; None leaves a field as it is."""
+        url = self._existing(url)
+        changes: dict[str, str] = {}
+        if title is not None:
+            changes["title"] = title.strip()[:MAX_TITLE]
+        if language is not None:
+            changes["language"] = check_language(language)
+        if tags is not None:
+            changes["tags"] = json.dumps(
+                [t.strip() for t in tags if t and t.strip()][:50], ensure_ascii=False
+            )
+        if auth is not None:
+            changes["auth"] = check_auth(auth)
+        if enabled is not None:
+            changes["enabled"] = "1" if enabled else "0"
+        if changes:
+            with guarded(self.r):
+                self.r.hset(self._key(url), mapping=changes)
+        return self.get(url)  # type: ignore[return-value]
 
     def set_enabled(self, url: str, enabled: bool) -> Source:
         url = self._existing(url)

@@ -27,6 +27,7 @@ from knowledge.feedback import FeedbackLog
 from knowledge.library import FetchLimits, Knowledge
 from knowledge.sources import SourceRegistry
 from knowledge.store import connect
+from knowledge.unanswered import UnansweredLog
 
 DOMAIN = {"responses": {"utter_offices": [{"text": "all offices"}], "utter_offices_lyon": [{"text": "Lyon"}]}}
 
@@ -36,7 +37,9 @@ def rt(redis_client):
     registry = SourceRegistry(redis_client)
     knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=1, total_timeout=2))
     answerer = KnowledgeAnswerer(knowledge, reader=None, ranker=None, model_name="test-model")
-    installed = runtime.Runtime(answerer, AnswerBook(redis_client), FeedbackLog(redis_client), 50)
+    installed = runtime.Runtime(
+        answerer, AnswerBook(redis_client), FeedbackLog(redis_client), UnansweredLog(redis_client), 50
+    )
     runtime.install(installed)
     yield installed
     answerer.close()
@@ -119,6 +122,10 @@ def test_thumbs_down_offers_the_next_page_then_the_links(rt):
     assert messages[1]["text"].startswith(TEXTS["fr"]["no_other"])
     assert "- [T1](http://i/1)\n- [T2](http://i/2)" in messages[1]["text"]
     assert [e.source_url for e in rt.feedback.entries()] == ["http://i/1", "http://i/2"]
+    gaps = list(rt.unanswered.entries())  # no answer left: a knowledge gap for the admin console
+    assert [(g.question, g.reason, g.language, g.conversation_id) for g in gaps] == [
+        ("q?", "no_other", "fr", "conv-1")
+    ]
 
 
 def test_vote_with_redis_down_says_so_and_claims_nothing(rt):

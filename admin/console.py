@@ -1,0 +1,132 @@
+"""What the admin console can do, shared by its HTML pages and its JSON API (one behaviour, two views).
+
+Every change goes straight to Redis, which the action server reads for every question: a source added,
+edited or disabled here is what the bot uses for the next question, with no restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from kate.settings import Settings
+from knowledge.feedback import FeedbackLog
+from knowledge.library import Knowledge
+from knowledge.sources import FetchStatus, Source, SourceError, source_id
+from knowledge.unanswered import UnansweredLog
+from qa_engine.types import Passage
+
+from .security import Sessions, admin_password_hash
+
+logger = logging.getLogger(__name__)
+
+MAX_IMPORT_CHARS = 1_000_000
+_URL_LINE = re.compile(r"^\S+://\S+$")
+
+
+@dataclass
+class SourceView:
+    """A source as the console lists it."""
+
+    id: str
+    source: Source
+
+    @property
+    def status_word(self) -> str:
+        st = self.source.status
+        if not st.fetched_at:
+            return "not fetched yet"
+        if st.error:
+            return "error"
+        return "unchanged" if st.not_modified else f"ok ({st.http_status})"
+
+
+class Console:
+    """The admin console's state: the knowledge layer, the logs, the sessions and the admin account."""
+
+    def __init__(self, settings: Settings, knowledge: Knowledge) -> None:
+        self.settings = settings
+        self.knowledge = knowledge
+        client = knowledge.cache.r
+        self.feedback = FeedbackLog(client, settings.redis_prefix)
+        self.unanswered = UnansweredLog(client, settings.redis_prefix)
+        self.sessions = Sessions(
+            client, settings.redis_prefix, ttl_s=int(settings.admin_session_hours * 3600)
+        )
+        self.admin_user = settings.admin_user
+        self.password_hash, self.password_file = admin_password_hash(
+            settings.admin_password_hash, settings.production, settings.home
+        )
+
+    @property
+    def registry(self):  # noqa: ANN201 - SourceRegistry
+        return self.knowledge.registry
+
+    # -- sources -------------------------------------------------------------------------------------------
+    def sources(self) -> list[SourceView]:
+        return [SourceView(source_id(s.url), s) for s in self.registry.list()]
+
+    def source(self, sid: str) -> SourceView:
+        found = self.registry.find(sid)
+        if found is None:
+            raise LookupError(f"no source with id {sid!r}")
+        return SourceView(sid, found)
+
+    def add(self, url: str, title: str = "", language: str = "", tags: str = "", by: str = "") -> SourceView:
+        source = self.registry.add(
+            url, title=title, language=language, tags=split_tags(tags), added_by=by or self.admin_user
+        )
+        return SourceView(source_id(source.url), source)
+
+    def update(
+        self,
+        sid: str,
+        *,
+        title: str | None = None,
+        language: str | None = None,
+        tags: str | list[str] | None = None,
+        enabled: bool | None = None,
+    ) -> SourceView:
+        view = self.source(sid)
+        before = view.source
+        if isinstance(tags, str):
+            tags = split_tags(tags)
+        after = self.registry.update(before.url, title=title, language=language, tags=tags, enabled=enabled)
+        if (after.title, after.language) != (before.title, before.language):
+            self.knowledge.cache.invalidate(after.url)  # passages carry title and language: read again
+        return SourceView(sid, after)
+
+    def remove(self, sid: str) -> Source:
+        view = self.source(sid)
+        self.registry.remove(view.source.url)
+        self.knowledge.cache.invalidate(view.source.url)
+        return view.source
+
+    def refresh(self, sid: str) -> FetchStatus:
+        """Fetch the page now (its timeouts bound this call), even if disabled: admins check a page
+        before they enable it."""
+        return self.knowledge.fetch_source(self.source(sid).source, force=True)
+
+    def passages(self, sid: str) -> list[Passage]:
+        page = self.knowledge.cache.get(self.source(sid).source.url)
+        return page.passages if page else []
+
+    def import_list(self, text: str, by: str = "") -> tuple[int, list[str]]:
+        """Add the sources of a pasted list: one URL per line, or the sources.yml format."""
+        if len(text) > MAX_IMPORT_CHARS:
+            raise SourceError(
+                f"the list is too long ({len(text):,} characters, at most {MAX_IMPORT_CHARS:,})"
+            )
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if lines and all(_URL_LINE.match(line) for line in lines):
+            text = "\n".join(f"- {_yaml_quote(line)}" for line in lines)
+        return self.registry.import_yaml(text, added_by=by or self.admin_user)
+
+
+def split_tags(text: str) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _yaml_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

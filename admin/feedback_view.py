@@ -1,0 +1,197 @@
+"""The feedback log as HR reviews it: filtered, newest first, paginated, and summed up per day.
+
+The same `FeedbackQuery` drives the console table, its CSV export and the JSON API, so the export is
+exactly the filtered view. Reading is bounded (`MAX_SCAN` entries of the date range, newest kept) so a
+years-long log cannot stall the console; the page says when the bound was reached.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from knowledge.feedback import VOTES, FeedbackEntry, FeedbackError, FeedbackLog
+from knowledge.unanswered import UnansweredLog
+
+MAX_SCAN = 200_000
+PER_PAGE = 25
+MAX_PER_PAGE = 200
+MAX_DAYS = 366  # the chart's width at most
+GAPS = 15
+
+
+@dataclass
+class FeedbackQuery:
+    vote: str = ""  # "", "up", "down"
+    since: str = ""  # YYYY-MM-DD (UTC), inclusive
+    until: str = ""  # YYYY-MM-DD (UTC), inclusive
+    source: str = ""  # substring of the source URL or title
+    language: str = ""
+    q: str = ""  # text search in question and answer
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    def checked(self) -> FeedbackQuery:
+        if self.vote and self.vote not in VOTES:
+            raise FeedbackError(f"vote must be up or down, got {self.vote!r}")
+        self.since_epoch()
+        self.until_epoch()
+        self.page = max(1, int(self.page))
+        self.per_page = min(MAX_PER_PAGE, max(1, int(self.per_page)))
+        for name in ("source", "language", "q"):
+            setattr(self, name, getattr(self, name).strip()[:200])
+        return self
+
+    def since_epoch(self) -> float | None:
+        return _day(self.since, "since")
+
+    def until_epoch(self) -> float | None:
+        start = _day(self.until, "until")
+        return None if start is None else start + 86400 - 0.001
+
+    def matches(self, e: FeedbackEntry) -> bool:
+        if self.vote and e.vote != self.vote:
+            return False
+        if self.language and e.language != self.language:
+            return False
+        if self.source and self.source.casefold() not in f"{e.source_url} {e.source_title}".casefold():
+            return False
+        return not self.q or self.q.casefold() in f"{e.question}\n{e.answer}".casefold()
+
+    def filters(self) -> dict[str, str]:
+        """The filters as query parameters (for links to other pages of the same view, and the CSV)."""
+        keys = ("vote", "since", "until", "source", "language", "q")
+        return {k: getattr(self, k) for k in keys if getattr(self, k)}
+
+
+def _day(text: str, name: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC).timestamp()
+    except ValueError:
+        raise FeedbackError(f"{name} must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+@dataclass
+class DayStat:
+    day: str
+    up: int
+    down: int
+
+    @property
+    def rate(self) -> float:
+        return self.up / (self.up + self.down) if self.up + self.down else 0.0
+
+
+@dataclass
+class Gap:
+    question: str
+    downvotes: int = 0
+    unanswered: int = 0
+    languages: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.downvotes + self.unanswered
+
+
+@dataclass
+class FeedbackPage:
+    entries: list[FeedbackEntry]  # this page, newest first
+    total: int  # entries matching the filters
+    page: int
+    pages: int
+    truncated: bool  # the date range held more than MAX_SCAN entries; the oldest were not read
+    days: list[DayStat]
+    gaps: list[Gap]
+
+    @property
+    def up_rate(self) -> float | None:
+        up = sum(d.up for d in self.days)
+        votes = up + sum(d.down for d in self.days)
+        return up / votes if votes else None
+
+
+def matching(log: FeedbackLog, query: FeedbackQuery) -> tuple[list[FeedbackEntry], bool]:
+    """Every entry that passes the filters, newest first, and whether the scan bound cut the range."""
+    recent: deque[FeedbackEntry] = deque(maxlen=MAX_SCAN)
+    scanned = 0
+    for entry in log.entries(query.since_epoch(), query.until_epoch()):
+        recent.append(entry)
+        scanned += 1
+    kept = [e for e in reversed(recent) if query.matches(e)]
+    return kept, scanned > MAX_SCAN
+
+
+def review(log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery) -> FeedbackPage:
+    query = query.checked()
+    kept, truncated = matching(log, query)
+    pages = max(1, -(-len(kept) // query.per_page))
+    page = min(query.page, pages)
+    start = (page - 1) * query.per_page
+    gaps_from = unanswered.entries(query.since_epoch(), query.until_epoch())
+    unanswered_kept = [u for u in gaps_from if not query.language or u.language == query.language]
+    return FeedbackPage(
+        entries=kept[start : start + query.per_page],
+        total=len(kept),
+        page=page,
+        pages=pages,
+        truncated=truncated,
+        days=per_day(kept),
+        gaps=knowledge_gaps(kept, unanswered_kept) if query.vote != "up" else [],
+    )
+
+
+def per_day(entries: Iterable[FeedbackEntry]) -> list[DayStat]:
+    """Votes per UTC day, every day from the first to the last (days without votes included), at most
+    the last MAX_DAYS."""
+    up: Counter[date] = Counter()
+    down: Counter[date] = Counter()
+    for e in entries:
+        day = datetime.fromtimestamp(e.time, UTC).date()
+        (up if e.vote == "up" else down)[day] += 1
+    days = sorted(set(up) | set(down))
+    if not days:
+        return []
+    first = max(days[0], days[-1] - timedelta(days=MAX_DAYS - 1))
+    out, day = [], first
+    while day <= days[-1]:
+        out.append(DayStat(day.isoformat(), up[day], down[day]))
+        day += timedelta(days=1)
+    return out
+
+
+def question_key(text: str) -> str:
+    """Questions that differ only in case, spacing, width or punctuation count as one."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"[^\w\s]", " ", text)
+    return " ".join(text.split())[:300]
+
+
+def knowledge_gaps(entries: Iterable[FeedbackEntry], unanswered: Iterable, top: int = GAPS) -> list[Gap]:
+    """The questions most often voted 👎 or left without an answer, most frequent first."""
+    gaps: dict[str, Gap] = {}
+    languages: defaultdict[str, set[str]] = defaultdict(set)
+
+    def gap(question: str) -> Gap | None:
+        key = question_key(question)
+        if not key:
+            return None
+        return gaps.setdefault(key, Gap(question=" ".join(question.split())[:300]))
+
+    for e in entries:
+        if e.vote == "down" and (g := gap(e.question)):
+            g.downvotes += 1
+            languages[question_key(e.question)].add(e.language)
+    for u in unanswered:
+        if g := gap(u.question):
+            g.unanswered += 1
+            languages[question_key(u.question)].add(u.language)
+    for key, g in gaps.items():
+        g.languages = sorted(x for x in languages[key] if x)
+    return sorted(gaps.values(), key=lambda g: (-g.total, -g.downvotes, g.question))[:top]

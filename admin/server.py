@@ -1,0 +1,35 @@
+"""`kate web`: the web app (chat page, widget script, admin console) served by uvicorn in one process.
+
+It binds 127.0.0.1 by default, like Rasa and the action server under `kate up`; a deployment puts it
+behind a reverse proxy (docker/) or sets KATE_WEB_HOST.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kate.settings import Settings
+
+from .security import ConfigurationError
+from .widget import WidgetAssetsMissing
+
+logger = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1") -> int:
+    import uvicorn
+
+    from kate.knowledge_cli import open_knowledge
+
+    from .app import create_app
+
+    knowledge = open_knowledge(settings)
+    try:
+        app = create_app(settings, knowledge)
+    except (ConfigurationError, WidgetAssetsMissing) as exc:
+        print(f"kate web: {exc}", flush=True)
+        return 2
+    print(f"kate web: listening on http://{host}:{settings.web_port}", flush=True)
+    uvicorn.run(app, host=host, port=settings.web_port, log_level="warning", access_log=False)
+    knowledge.close()
+    return 0
