@@ -37,18 +37,33 @@ pip_install() {
     return "$rc"
 }
 
-# Debian packages Kate needs at run time: redis-server (Kate starts its own Redis when none answers).
-ensure_system_packages() {
-    local missing=()
-    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Debian packages: redis-server (Kate starts its own Redis when none answers) and npm (the widget's
+# browser libraries) to run Kate; chromium too to run the browser tests. Arguments: "command:package".
+apt_install_missing() {
+    local missing=() pair
+    for pair in "$@"; do command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}"); done
     [ "${#missing[@]}" -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        say "missing system packages: ${missing[*]} (install them, or set REDIS_URL to a running Redis)"
+        say "missing system packages: ${missing[*]} (install them with your package manager)"
         return 0
     fi
     say "installing ${missing[*]} (apt-get)"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_system_packages() { apt_install_missing redis-server:redis-server npm:npm; }
+
+# The widget bundles socket.io-client from npm (no CDN); reinstalled when its lock file changes.
+WIDGET_DIR="$ROOT/admin/widget"
+ensure_web_assets() {
+    local stamp="$WIDGET_DIR/node_modules/.kate-setup" want
+    want="$(sha256sum "$WIDGET_DIR/package-lock.json" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+    command -v npm >/dev/null 2>&1 || { say "npm not found: install Node.js and npm first"; exit 1; }
+    say "installing the widget's browser libraries (npm ci)"
+    (cd "$WIDGET_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" >"$stamp"
 }
 
 setup_fingerprint() { cat pyproject.toml kate.sh | sha256sum | cut -d' ' -f1; }
@@ -91,6 +106,9 @@ ensure_rasa_venv() {
 run_tests() {
     ensure_venv
     ensure_rasa_venv
+    ensure_web_assets
+    apt_install_missing chromium:chromium  # the browser tests drive Debian's Chromium
+    [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_install_missing _:fonts-noto-color-emoji
     say "ruff"
     "$VENV/bin/ruff" check .
     say "pytest"
@@ -106,7 +124,7 @@ run_tests() {
 cmd="${1:-up}"
 case "$cmd" in
     test) shift; run_tests "$@" ;;
-    setup) ensure_venv; ensure_rasa_venv ;;
-    up) ensure_venv; ensure_rasa_venv; exec "$VENV/bin/kate" "$@" ;;
+    setup) ensure_venv; ensure_rasa_venv; ensure_web_assets ;;
+    up) ensure_venv; ensure_rasa_venv; ensure_web_assets; exec "$VENV/bin/kate" "$@" ;;
     *) ensure_venv; exec "$VENV/bin/kate" "$@" ;;
 esac

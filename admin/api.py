@@ -54,7 +54,8 @@ class ImportIn(BaseModel):
 def _source_json(view: SourceView) -> dict:
     s = view.source
     return {
-        "id": view.id, "url": s.url, "title": s.title, "language": s.language, "enabled": s.enabled,
+        "id": view.id, "url": s.url, "title": s.title, "page_title": view.page_title, "language": s.language,
+        "enabled": s.enabled,
         "tags": s.tags, "added_by": s.added_by, "added_at": s.added_at, "status": asdict(s.status),
     }  # fmt: skip
 

@@ -31,6 +31,11 @@ class SourceView:
 
     id: str
     source: Source
+    page_title: str = ""  # the page's own title, from the cache (shown when the admin gave none)
+
+    @property
+    def title(self) -> str:
+        return self.source.title or self.page_title or self.source.url
 
     @property
     def status_word(self) -> str:
@@ -65,13 +70,18 @@ class Console:
 
     # -- sources -------------------------------------------------------------------------------------------
     def sources(self) -> list[SourceView]:
-        return [SourceView(source_id(s.url), s) for s in self.registry.list()]
+        sources = self.registry.list()
+        pages = self.knowledge.cache.get_many([s.url for s in sources])
+        return [
+            SourceView(source_id(s.url), s, pages[s.url].title if s.url in pages else "") for s in sources
+        ]
 
     def source(self, sid: str) -> SourceView:
         found = self.registry.find(sid)
         if found is None:
             raise LookupError(f"no source with id {sid!r}")
-        return SourceView(sid, found)
+        page = self.knowledge.cache.get(found.url)
+        return SourceView(sid, found, page.title if page else "")
 
     def add(self, url: str, title: str = "", language: str = "", tags: str = "", by: str = "") -> SourceView:
         source = self.registry.add(

@@ -1,8 +1,8 @@
 """The feedback log as HR reviews it: filtered, newest first, paginated, and summed up per day.
 
 The same `FeedbackQuery` drives the console table, its CSV export and the JSON API, so the export is
-exactly the filtered view. Reading is bounded (`MAX_SCAN` entries of the date range, newest kept) so a
-years-long log cannot stall the console; the page says when the bound was reached.
+exactly the filtered view. Reading is bounded (the newest `MAX_SCAN` entries) so a years-long log
+cannot stall the console; the page says when the bound was reached.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 
 from knowledge.feedback import VOTES, FeedbackEntry, FeedbackError, FeedbackLog
 from knowledge.unanswered import UnansweredLog
@@ -53,7 +54,13 @@ class FeedbackQuery:
         start = _day(self.until, "until")
         return None if start is None else start + 86400 - 0.001
 
+    def in_range(self, moment: float) -> bool:
+        since, until = self.since_epoch(), self.until_epoch()
+        return (since is None or moment >= since) and (until is None or moment <= until)
+
     def matches(self, e: FeedbackEntry) -> bool:
+        if not self.in_range(e.time):
+            return False
         if self.vote and e.vote != self.vote:
             return False
         if self.language and e.language != self.language:
@@ -118,10 +125,10 @@ class FeedbackPage:
 
 
 def matching(log: FeedbackLog, query: FeedbackQuery) -> tuple[list[FeedbackEntry], bool]:
-    """Every entry that passes the filters, newest first, and whether the scan bound cut the range."""
+    """Every entry that passes the filters, newest first, and whether the scan bound cut the log."""
     recent: deque[FeedbackEntry] = deque(maxlen=MAX_SCAN)
     scanned = 0
-    for entry in log.entries(query.since_epoch(), query.until_epoch()):
+    for entry in log.entries():  # by the entries' own times (the stream ids are when they were stored)
         recent.append(entry)
         scanned += 1
     kept = [e for e in reversed(recent) if query.matches(e)]
@@ -134,8 +141,10 @@ def review(log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery) ->
     pages = max(1, -(-len(kept) // query.per_page))
     page = min(query.page, pages)
     start = (page - 1) * query.per_page
-    gaps_from = unanswered.entries(query.since_epoch(), query.until_epoch())
-    unanswered_kept = [u for u in gaps_from if not query.language or u.language == query.language]
+    unanswered_kept = [
+        u for u in islice(unanswered.entries(), MAX_SCAN)
+        if query.in_range(u.time) and (not query.language or u.language == query.language)
+    ]  # fmt: skip
     return FeedbackPage(
         entries=kept[start : start + query.per_page],
         total=len(kept),

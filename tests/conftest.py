@@ -14,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest
 from redis_process import RedisProcess, free_port
 
+pytest_plugins = ["kate_stack", "browser"]  # session fixtures: the running Kate, a headless Chromium
+
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server(tmp_path_factory):

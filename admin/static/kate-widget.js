@@ -193,6 +193,8 @@ function choiceGroup(entry, buttons) {
   return group;
 }
 
+var lastBot = null; // { entry, bubble, at }: Rasa's socket.io channel sends one reply as several messages
+
 function show(entry) {
   var who = entry.from === "user" ? T.you : T.kate;
   var bubble = el("div", { class: "message " + entry.from });
@@ -208,6 +210,25 @@ function show(entry) {
   if (others.length) bubble.appendChild(choiceGroup(entry, others));
   messages.appendChild(bubble);
   scrollDown();
+  return bubble;
+}
+
+/* Rasa splits a reply at blank lines into separate events (the buttons on the last); parts arriving
+   together are put back into one bubble, as the action wrote them. */
+var MERGE_WINDOW_MS = 400;
+function showBot(entry) {
+  var now = Date.now();
+  if (lastBot && now - lastBot.at < MERGE_WINDOW_MS && !(lastBot.entry.buttons || []).length &&
+      lastBot.bubble === messages.lastElementChild) {
+    lastBot.entry.text += "\n\n" + entry.text;
+    lastBot.entry.buttons = entry.buttons;
+    save(state);
+    messages.removeChild(lastBot.bubble);
+    lastBot = { entry: lastBot.entry, bubble: show(lastBot.entry), at: now };
+    return;
+  }
+  remember(entry);
+  lastBot = { entry: entry, bubble: show(entry), at: now };
 }
 
 // -- typing indicator -----------------------------------------------------------------------------------------
@@ -242,8 +263,7 @@ socket.on("bot_uttered", function (message) {
   });
   var entry = { from: "bot", text: typeof message.text === "string" ? message.text : "", buttons: buttons };
   if (!entry.text && !buttons.length) return;
-  remember(entry);
-  show(entry);
+  showBot(entry);
 });
 
 /* A message to Rasa; `shown` is what the transcript shows for it (null: nothing, as for a vote). */

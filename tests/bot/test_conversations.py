@@ -192,4 +192,4 @@ def test_kate_chat_and_status(stack):
     assert chat.returncode == 0, chat.stderr
     assert "[1] 👍   [2] 👎" in chat.stdout and "Thanks for your feedback" in chat.stdout
     status = stack.kate("status")
-    assert status.returncode == 0 and status.stdout.count("healthy") == 3, status.stdout
+    assert status.returncode == 0 and status.stdout.count("healthy") == 4, status.stdout

@@ -26,6 +26,7 @@ def test_ctrl_c_stops_everything(stack, tmp_path):
         "KATE_RASA_PORT": str(free_port()),
         "KATE_ACTIONS_PORT": str(free_port()),
         "KATE_DEMO_PORT": str(free_port()),
+        "KATE_WEB_PORT": str(free_port()),
     }
     try:
         up = subprocess.Popen(
@@ -39,8 +40,11 @@ def test_ctrl_c_stops_everything(stack, tmp_path):
             lines.append(line)
             assert time.monotonic() < deadline, lines
         assert any(f":{env['KATE_RASA_PORT']}/webhooks/rest/webhook" in line for line in lines), lines
+        assert any(f"Chat in a browser at http://127.0.0.1:{env['KATE_WEB_PORT']}/" in line for line in lines)
+        password = (home / "admin-password").read_text().strip()
+        assert any(line.startswith("Admin console:") and password in line for line in lines), lines
         pids = [s["pid"] for s in json.loads((home / "run" / "state.json").read_text())["services"]]
-        assert len(pids) == 3 and all(alive(p) for p in pids)
+        assert len(pids) == 4 and all(alive(p) for p in pids)
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=60) == 0
         assert not any(alive(p) for p in pids)

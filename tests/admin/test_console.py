@@ -1,0 +1,218 @@
+"""The admin console's rules without a browser (FastAPI's TestClient, a real Redis): passwords, sessions,
+CSRF, login throttling, source edits, list imports, and the feedback review (filters, pages, CSV, the
+per-day rate and the knowledge gaps). The browser tests (tests/web) cover the same pages end to end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from admin.app import create_app
+from admin.feedback_view import FeedbackQuery, knowledge_gaps, per_day, question_key, review
+from admin.security import (
+    MAX_FAILURES,
+    ConfigurationError,
+    admin_password_hash,
+    hash_password,
+    verify_password,
+)
+from kate.settings import Settings
+from knowledge.cache import PageCache
+from knowledge.feedback import FeedbackEntry, FeedbackError, FeedbackLog
+from knowledge.library import FetchLimits, Knowledge
+from knowledge.sources import SourceRegistry
+from knowledge.unanswered import Unanswered, UnansweredLog
+
+PASSWORD = "correct horse battery staple"
+
+
+def day(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def app(redis_client, redis_server, tmp_path):
+    settings = Settings.from_env(
+        {
+            "KATE_HOME": str(tmp_path),
+            "REDIS_URL": redis_server.url,
+            "KATE_ADMIN_PASSWORD_HASH": hash_password(PASSWORD),
+        }
+    )
+    knowledge = Knowledge(SourceRegistry(redis_client), PageCache(redis_client), FetchLimits(timeout=1))
+    yield create_app(settings, knowledge)
+    knowledge.close()
+
+
+def logged_in(app) -> tuple[TestClient, str]:
+    client = TestClient(app)
+    response = client.post("/api/login", json={"username": "admin", "password": PASSWORD})
+    assert response.status_code == 200
+    return client, response.json()["csrf_token"]
+
+
+def test_passwords_are_salted_scrypt_hashes():
+    first, second = hash_password("s3cret!"), hash_password("s3cret!")
+    assert first != second and first.startswith("scrypt$")
+    assert verify_password("s3cret!", first) and not verify_password("s3cret", first)
+    assert not verify_password("s3cret!", "plain-text") and not verify_password("x", "scrypt$1$2$3$bad$bad")
+
+
+def test_no_default_password(tmp_path):
+    with pytest.raises(ConfigurationError, match="KATE_ADMIN_PASSWORD_HASH"):
+        admin_password_hash("", production=True, home=tmp_path)
+    with pytest.raises(ConfigurationError, match="not a password"):
+        admin_password_hash("hunter2", production=False, home=tmp_path)
+    hashed, path = admin_password_hash("", production=False, home=tmp_path)  # a laptop: made up once
+    assert path.stat().st_mode & 0o777 == 0o600
+    password = path.read_text().strip()
+    assert len(password) >= 16 and verify_password(password, hashed)
+    assert verify_password(password, admin_password_hash("", production=False, home=tmp_path)[0])  # kept
+
+
+def test_login_logout_and_throttling(app):
+    client, token = logged_in(app)
+    assert client.get("/api/sources").status_code == 200
+    assert client.post("/api/logout", headers={"X-CSRF-Token": token}).status_code == 204
+    assert client.get("/api/sources").status_code == 401
+
+    other = TestClient(app)
+    for _ in range(MAX_FAILURES):
+        assert other.post("/api/login", json={"username": "admin", "password": "guess"}).status_code == 401
+    right = {"username": "admin", "password": PASSWORD}
+    assert other.post("/api/login", json=right).status_code == 429  # even the right password, for now
+    page = other.get("/admin/login")
+    login_token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)
+    form = {"username": "admin", "password": PASSWORD, "login_token": login_token}
+    assert other.post("/admin/login", data=form).status_code == 429
+
+
+def test_login_form_needs_its_own_token(app):
+    client = TestClient(app)
+    form = {"username": "admin", "password": PASSWORD, "login_token": "forged"}
+    assert client.post("/admin/login", data=form, follow_redirects=False).status_code == 403
+
+
+def test_source_edits_through_the_api(app, redis_client):
+    client, token = logged_in(app)
+    csrf = {"X-CSRF-Token": token}
+    created = client.post(
+        "/api/sources", json={"url": "http://127.0.0.1:9/a.html", "title": "A"}, headers=csrf
+    )
+    assert created.status_code == 201
+    sid = created.json()["id"]
+    edited = client.patch(f"/api/sources/{sid}", json={"title": "Leave", "language": "fr", "enabled": False},
+                          headers=csrf)  # fmt: skip
+    assert edited.json()["title"] == "Leave" and edited.json()["enabled"] is False
+    assert SourceRegistry(redis_client).get("http://127.0.0.1:9/a.html").language == "fr"
+    bad = client.patch(f"/api/sources/{sid}", json={"language": "french!"}, headers=csrf)
+    assert bad.status_code == 400 and "language must be a code" in bad.json()["detail"]
+    assert client.get("/api/sources/0123456789abcdef").status_code == 404
+    dead = client.post(f"/api/sources/{sid}/refresh", headers=csrf).json()
+    assert "cannot connect" in dead["error"]  # a dead page: a status with the reason, not a 500
+    assert client.delete(f"/api/sources/{sid}", headers=csrf).status_code == 204
+    assert client.get("/api/sources").json() == []
+
+
+def test_import_a_pasted_list(app):
+    client, token = logged_in(app)
+    text = "# HR pages\nhttp://127.0.0.1:9/a.html\nhttps://127.0.0.1:9/b.html\nftp://127.0.0.1/c\n"
+    result = client.post("/api/sources/import", json={"text": text}, headers={"X-CSRF-Token": token}).json()
+    assert result["added"] == 2 and len(result["problems"]) == 1 and "ftp" in result["problems"][0]
+    yaml_text = "sources:\n  - url: http://127.0.0.1:9/d.html\n    title: D\n    language: ja\n"
+    result = client.post(
+        "/api/sources/import", json={"text": yaml_text}, headers={"X-CSRF-Token": token}
+    ).json()
+    assert result == {"added": 1, "problems": []}
+    titles = {s["url"]: (s["title"], s["language"]) for s in client.get("/api/sources").json()}
+    assert titles["http://127.0.0.1:9/d.html"] == ("D", "ja")
+
+
+def entry(vote: str, when: str, question: str = "q", **fields) -> FeedbackEntry:
+    base = FeedbackEntry(conversation_id="c", vote=vote, kind="qa", question=question, time=day(when))
+    return replace(base, **fields)
+
+
+@pytest.fixture
+def feedback(redis_client):
+    log = FeedbackLog(redis_client)
+    for e in [
+        entry("up", "2026-11-01T09:00", "How many days of leave?", language="en", source_url="http://i/leave"),
+        entry("down", "2026-11-01T10:00", "Who signs expenses?", language="en", source_url="http://i/expenses"),
+        entry("down", "2026-11-03T10:00", "who SIGNS expenses ?!", language="en", source_url="http://i/x"),
+        entry("up", "2026-11-03T11:00", "Combien de jours de télétravail ?", language="fr",
+              source_url="http://i/teletravail", answer="deux jours"),
+        entry("down", "2026-11-04T08:00", "=HYPERLINK(\"http://evil\")", language="en"),
+    ]:  # fmt: skip
+        log.add(e)
+    gaps = UnansweredLog(redis_client)
+    gaps.add(Unanswered("Who signs expenses", "unsure", "en", "c", time=day("2026-11-02T12:00")))
+    gaps.add(Unanswered("Is there a gym?", "unsure", "en", "c", time=day("2026-11-02T12:00")))
+    return log, gaps
+
+
+def test_feedback_filters_pages_and_newest_first(feedback):
+    log, gaps = feedback
+    everything = review(log, gaps, FeedbackQuery(per_page=2))
+    assert everything.total == 5 and everything.pages == 3
+    assert [e.time for e in everything.entries] == [day("2026-11-04T08:00"), day("2026-11-03T11:00")]
+    last = review(log, gaps, FeedbackQuery(per_page=2, page=99))
+    assert last.page == 3 and len(last.entries) == 1
+    assert review(log, gaps, FeedbackQuery(vote="down")).total == 3
+    assert review(log, gaps, FeedbackQuery(since="2026-11-02", until="2026-11-03")).total == 2
+    assert review(log, gaps, FeedbackQuery(until="2026-11-01")).total == 2  # the whole last day
+    assert review(log, gaps, FeedbackQuery(language="fr")).total == 1
+    assert review(log, gaps, FeedbackQuery(source="EXPENSES")).total == 1
+    assert review(log, gaps, FeedbackQuery(q="deux jours")).total == 1  # the answer is searched too
+    for bad in (FeedbackQuery(vote="maybe"), FeedbackQuery(since="yesterday")):
+        with pytest.raises(FeedbackError):
+            review(log, gaps, bad)
+
+
+def test_per_day_rate_and_knowledge_gaps(feedback):
+    log, gaps = feedback
+    entries = list(log.entries())
+    days = per_day(entries)
+    assert [(d.day, d.up, d.down) for d in days] == [
+        ("2026-11-01", 1, 1), ("2026-11-02", 0, 0), ("2026-11-03", 1, 1), ("2026-11-04", 0, 1)
+    ]  # fmt: skip
+    assert days[0].rate == 0.5 and days[1].rate == 0.0
+    assert (
+        question_key("who SIGNS expenses ?!") == question_key("Who signs expenses?") == "who signs expenses"
+    )
+    found = knowledge_gaps(entries, list(gaps.entries()))
+    assert [(g.downvotes, g.unanswered) for g in found[:1]] == [(2, 1)]  # one question, three ways
+    assert "Is there a gym?" in [g.question for g in found]
+    assert all(g.question != "How many days of leave?" for g in found)  # 👍 only: not a gap
+
+
+def test_feedback_page_and_csv_export_match_the_filters(app, feedback):
+    client, _ = logged_in(app)
+    page = client.get("/admin/feedback", params={"vote": "down", "language": "en"})
+    assert page.status_code == 200
+    assert page.text.count("<tr><td><time>") == 3 and "Knowledge gaps" in page.text and "<svg" in page.text
+    exported = client.get("/admin/feedback.csv", params={"vote": "down", "language": "en"})
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["vote"] for r in rows] == ["down"] * 3
+    assert rows[0]["question"].startswith("'=HYPERLINK")  # a formula is text in a spreadsheet
+    assert client.get("/admin/feedback", params={"since": "nope"}).status_code == 400
+    api = client.get("/api/feedback", params={"vote": "down"}).json()
+    assert api["total"] == 3 and api["gaps"][0]["downvotes"] == 2
+
+
+def test_console_pages_say_when_redis_is_down(app, redis_server):
+    client, _ = logged_in(app)
+    redis_server.stop()
+    try:
+        page = client.get("/admin/sources")
+        assert page.status_code == 503 and "database is unreachable" in page.text
+        api = client.get("/api/sources")
+        assert api.status_code == 503 and "unreachable" in api.json()["detail"]
+    finally:
+        redis_server.start()
