@@ -137,9 +137,17 @@ def import_sources(
 
 @router.get("/sources/{sid}", response_class=HTMLResponse)
 def source_page(sid: str, request: Request, session: Session = Depends(page_session)) -> Response:
+    return source_response(request, session, sid)
+
+
+def source_response(
+    request: Request, session: Session, sid: str, status: int = 200, form: dict | None = None, error: str = ""
+) -> Response:
+    """One source's page; after a refused edit, `form` holds what was typed (so nothing is lost)."""
     c = console(request)
-    view = c.source(sid)
-    return render(request, "source.html", session, view=view, passages=c.passages(sid)[:200], error="")
+    view, passages = c.source(sid), c.passages(sid)[:200]
+    return render(request, "source.html", session, status, view=view, passages=passages, form=form or {},
+                  error=error)  # fmt: skip
 
 
 @router.post("/sources/{sid}")
@@ -153,9 +161,8 @@ def edit_source(
     try:
         c.update(sid, title=title, language=language, tags=tags)
     except SourceError as exc:
-        view = c.source(sid)
-        return render(request, "source.html", session, 400, view=view, passages=c.passages(sid)[:200],
-                      error=str(exc))  # fmt: skip
+        form = {"title": title, "language": language, "tags": tags}
+        return source_response(request, session, sid, 400, form, str(exc))
     return back(f"/admin/sources/{sid}", "saved")
 
 

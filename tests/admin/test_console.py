@@ -216,3 +216,20 @@ def test_console_pages_say_when_redis_is_down(app, redis_server):
         assert api.status_code == 503 and "unreachable" in api.json()["detail"]
     finally:
         redis_server.start()
+
+
+def test_source_pages_keep_what_was_typed_when_refused(app):
+    client, _ = logged_in(app)
+    page = client.get("/admin/sources")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    added = client.post("/admin/sources", data={"url": "http://127.0.0.1:9/p.html", "csrf_token": csrf})
+    assert added.status_code == 200 and "Source added" in added.text
+    sid = client.get("/api/sources").json()[0]["id"]
+    form = {"title": "My <b>title</b>", "language": "klingon!", "tags": "a, b", "csrf_token": csrf}
+    refused = client.post(f"/admin/sources/{sid}", data=form)
+    assert refused.status_code == 400 and "language must be a code" in refused.text
+    assert 'value="My &lt;b&gt;title&lt;/b&gt;"' in refused.text and 'value="klingon!"' in refused.text
+    confirm = client.post(f"/admin/sources/{sid}/remove", data={"csrf_token": csrf})
+    assert "Remove this source?" in confirm.text and client.get("/api/sources").json()  # not yet removed
+    client.post(f"/admin/sources/{sid}/remove", data={"csrf_token": csrf, "confirm": "yes"})
+    assert client.get("/api/sources").json() == []
