@@ -58,6 +58,33 @@ def ask(page, text: str) -> None:
     )
 
 
+LAST_REPLY_DONE = """n => {
+    const bot = document.querySelector('#kate-widget').shadowRoot.querySelectorAll('.message.bot');
+    const last = bot[bot.length - 1];
+    return bot.length > n && (last.querySelector('.votes') !== null
+        || /no other answer|could not find|cannot read|too slow/.test(last.textContent));
+}"""
+
+
+def answered_from(page, question: str, url: str, votes: int = 12) -> bool:
+    """Ask, then press 👎 while the answer is not from `url` (a scripted answer → the intranet; an intranet
+    answer → the best one from another page), as an employee would. Whether `url` ever answered."""
+    link = f".message.bot a[href='{url}']"
+    before = page.locator(link).count()
+    count = page.locator(".message.bot").count()
+    ask(page, question)
+    for _ in range(votes + 1):
+        page.wait_for_function(LAST_REPLY_DONE, arg=count)
+        if page.locator(link).count() > before:
+            return True
+        down = page.locator(".message.bot").last.locator(".vote[data-vote=down]")
+        if down.count() == 0:
+            return False  # nothing left to offer
+        count = page.locator(".message.bot").count()
+        down.click()
+    return False
+
+
 def wait_for_text(page, text: str | re.Pattern) -> None:
     page.locator(".message.bot", has_text=text).last.wait_for()
 
@@ -151,7 +178,7 @@ def choir_page() -> str:
 def test_a_source_added_in_the_console_answers_at_once_and_stops_when_disabled(browser, stack, page_server):
     page_server.pages["/choir.html"] = choir_page()
     url = page_server.url("/choir.html")
-    question = "Where does the company choir rehearse?"
+    question = "In which room does the choir rehearse?"
     admin = admin_login(browser, stack)
 
     admin.fill("#add-source input[name=url]", "not a url")  # a bad URL: refused, with the reason shown
@@ -175,8 +202,7 @@ def test_a_source_added_in_the_console_answers_at_once_and_stops_when_disabled(b
     assert_inert(admin)
 
     chat = open_chat(browser, stack)
-    ask(chat, question)
-    chat.locator(f".message.bot a[href='{url}']").last.wait_for()
+    assert answered_from(chat, question, url)
     assert "Aurora" in chat.locator(".messages").inner_text()
     assert "<script>alert('kate-xss')</script>" in chat.locator(f"a[href='{url}']").last.inner_text()
     assert_inert(chat)
@@ -184,11 +210,8 @@ def test_a_source_added_in_the_console_answers_at_once_and_stops_when_disabled(b
     admin.locator("tr", has_text=url).locator("button", has_text="Disable").click()
     admin.wait_for_url("**notice=disabled")
     assert "no" in admin.locator("tr", has_text=url).locator("td").nth(2).inner_text()
-    ask(chat, question)
-    chat.wait_for_timeout(500)  # the rest of the reply, if any
-    last_reply = chat.locator(".message.bot").last.inner_text()
+    assert not answered_from(chat, question, url)  # not first, and not after any number of 👎
     assert chat.locator(f".message.bot a[href='{url}']").count() == 1  # only the earlier answer
-    assert "Aurora" not in last_reply
 
     admin.locator("tr", has_text=url).locator("button", has_text="Remove").click()
     admin.click("button:has-text('Remove it')")  # the confirmation page
