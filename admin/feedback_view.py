@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 
 from knowledge.feedback import VOTES, FeedbackEntry, FeedbackError, FeedbackLog
 from knowledge.unanswered import UnansweredLog
@@ -113,7 +112,7 @@ class FeedbackPage:
     total: int  # entries matching the filters
     page: int
     pages: int
-    truncated: bool  # the date range held more than MAX_SCAN entries; the oldest were not read
+    truncated: bool  # the log holds more than MAX_SCAN entries; the oldest were not read
     days: list[DayStat]
     gaps: list[Gap]
 
@@ -125,14 +124,10 @@ class FeedbackPage:
 
 
 def matching(log: FeedbackLog, query: FeedbackQuery) -> tuple[list[FeedbackEntry], bool]:
-    """Every entry that passes the filters, newest first, and whether the scan bound cut the log."""
-    recent: deque[FeedbackEntry] = deque(maxlen=MAX_SCAN)
-    scanned = 0
-    for entry in log.entries():  # by the entries' own times (the stream ids are when they were stored)
-        recent.append(entry)
-        scanned += 1
-    kept = [e for e in reversed(recent) if query.matches(e)]
-    return kept, scanned > MAX_SCAN
+    """Every entry that passes the filters, newest first, and whether the scan bound cut the log.
+    Dates filter on the entries' own times (the stream ids are when they were stored)."""
+    recent = list(log.latest(MAX_SCAN + 1))
+    return [e for e in recent[:MAX_SCAN] if query.matches(e)], len(recent) > MAX_SCAN
 
 
 def review(log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery) -> FeedbackPage:
@@ -142,7 +137,7 @@ def review(log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery) ->
     page = min(query.page, pages)
     start = (page - 1) * query.per_page
     unanswered_kept = [
-        u for u in islice(unanswered.entries(), MAX_SCAN)
+        u for u in unanswered.latest(MAX_SCAN)
         if query.in_range(u.time) and (not query.language or u.language == query.language)
     ]  # fmt: skip
     return FeedbackPage(

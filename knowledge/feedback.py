@@ -17,12 +17,11 @@ from dataclasses import asdict, dataclass, fields
 
 import redis
 
-from .store import DEFAULT_PREFIX, guarded
+from .store import DEFAULT_PREFIX, guarded, stream_entries
 
 VOTES = ("up", "down")
 KINDS = ("qa", "scripted")
 MAX_FIELD = 4000  # characters kept of any text field
-PAGE = 500  # entries read per Redis round trip
 
 
 class FeedbackError(ValueError):
@@ -75,16 +74,13 @@ class FeedbackLog:
 
     def entries(self, since: float | None = None, until: float | None = None) -> Iterator[FeedbackEntry]:
         """Oldest first, between two epoch times (inclusive), read in pages."""
-        start = f"{int(since * 1000)}-0" if since else "-"
-        end = f"{int(until * 1000)}-18446744073709551615" if until else "+"
-        while True:
-            with guarded(self.r):
-                page = self.r.xrange(self.key, start, end, count=PAGE)
-            for stream_id, raw in page:
-                yield _entry(stream_id, raw)
-            if len(page) < PAGE:
-                return
-            start = "(" + page[-1][0]  # exclusive: continue after the last one read
+        for stream_id, raw in stream_entries(self.r, self.key, since, until):
+            yield _entry(stream_id, raw)
+
+    def latest(self, limit: int) -> Iterator[FeedbackEntry]:
+        """The newest `limit` entries, newest first (the admin console's view of a long log)."""
+        for stream_id, raw in stream_entries(self.r, self.key, newest_first=True, limit=limit):
+            yield _entry(stream_id, raw)
 
     def count(self) -> int:
         with guarded(self.r):

@@ -59,3 +59,37 @@ def guarded(client: redis.Redis) -> Iterator[None]:
         ) from exc
     except redis.ResponseError as exc:
         raise StoreUnavailable(f"Redis at {describe(client)} refused the command: {exc}") from exc
+
+
+STREAM_PAGE = 500  # stream entries read per Redis round trip
+
+
+def stream_entries(
+    client: redis.Redis,
+    key: str,
+    since: float | None = None,
+    until: float | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """(id, fields) of a stream's entries stored between two epoch times (inclusive), read in pages:
+    oldest first, or newest first (XREVRANGE) when only the latest matter. At most `limit` entries."""
+    low = f"{int(since * 1000)}-0" if since else "-"
+    high = f"{int(until * 1000)}-18446744073709551615" if until else "+"
+    left = limit
+    while left is None or left > 0:
+        count = STREAM_PAGE if left is None else min(STREAM_PAGE, left)
+        with guarded(client):
+            if newest_first:
+                page = client.xrevrange(key, high, low, count=count)
+            else:
+                page = client.xrange(key, low, high, count=count)
+        yield from page
+        if left is not None:
+            left -= len(page)
+        if len(page) < count:
+            return
+        if newest_first:  # exclusive: continue past the last one read
+            high = "(" + page[-1][0]
+        else:
+            low = "(" + page[-1][0]

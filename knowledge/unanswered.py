@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 import redis
 
-from .store import DEFAULT_PREFIX, guarded
+from .store import DEFAULT_PREFIX, guarded, stream_entries
 
 REASONS = ("unsure", "no_other")  # no confident answer; 👎 and no answer from another page
 MAX_ENTRIES = 100_000
 MAX_FIELD = 4000
-PAGE = 500
 
 
 @dataclass
@@ -52,22 +51,14 @@ class UnansweredLog:
             entry.id = self.r.xadd(self.key, record, maxlen=MAX_ENTRIES, approximate=True)
         return entry
 
-    def entries(self, since: float | None = None, until: float | None = None) -> Iterator[Unanswered]:
-        """Oldest first, between two epoch times (inclusive), read in pages."""
-        start = f"{int(since * 1000)}-0" if since else "-"
-        end = f"{int(until * 1000)}-18446744073709551615" if until else "+"
-        for _ in range(MAX_ENTRIES // PAGE + 2):  # bounded even if the stream grows while read
-            with guarded(self.r):
-                page = self.r.xrange(self.key, start, end, count=PAGE)
-            for stream_id, raw in page:
-                yield Unanswered(
-                    question=raw.get("question", ""),
-                    reason=raw.get("reason", ""),
-                    language=raw.get("language", ""),
-                    conversation_id=raw.get("conversation_id", ""),
-                    time=float(raw.get("time") or 0),
-                    id=stream_id,
-                )
-            if len(page) < PAGE:
-                return
-            start = "(" + page[-1][0]
+    def latest(self, limit: int = MAX_ENTRIES) -> Iterator[Unanswered]:
+        """The newest `limit` entries, newest first."""
+        for stream_id, raw in stream_entries(self.r, self.key, newest_first=True, limit=limit):
+            yield Unanswered(
+                question=raw.get("question", ""),
+                reason=raw.get("reason", ""),
+                language=raw.get("language", ""),
+                conversation_id=raw.get("conversation_id", ""),
+                time=float(raw.get("time") or 0),
+                id=stream_id,
+            )

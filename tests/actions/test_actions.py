@@ -122,7 +122,7 @@ def test_thumbs_down_offers_the_next_page_then_the_links(rt):
     assert messages[1]["text"].startswith(TEXTS["fr"]["no_other"])
     assert "- [T1](http://i/1)\n- [T2](http://i/2)" in messages[1]["text"]
     assert [e.source_url for e in rt.feedback.entries()] == ["http://i/1", "http://i/2"]
-    gaps = list(rt.unanswered.entries())  # no answer left: a knowledge gap for the admin console
+    gaps = list(rt.unanswered.latest())  # no answer left: a knowledge gap for the admin console
     assert [(g.question, g.reason, g.language, g.conversation_id) for g in gaps] == [
         ("q?", "no_other", "fr", "conv-1")
     ]

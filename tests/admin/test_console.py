@@ -186,7 +186,7 @@ def test_per_day_rate_and_knowledge_gaps(feedback):
     assert (
         question_key("who SIGNS expenses ?!") == question_key("Who signs expenses?") == "who signs expenses"
     )
-    found = knowledge_gaps(entries, list(gaps.entries()))
+    found = knowledge_gaps(entries, list(gaps.latest()))
     assert [(g.downvotes, g.unanswered) for g in found[:1]] == [(2, 1)]  # one question, three ways
     assert "Is there a gym?" in [g.question for g in found]
     assert all(g.question != "How many days of leave?" for g in found)  # 👍 only: not a gap

@@ -51,6 +51,9 @@ def test_time_window_and_paging(redis_client):
         log.add(vote(i, time=1_000_000.0 + i))
     assert [e.conversation_id for e in log.entries()][-1] == "c1202"
     assert sum(1 for _ in log.entries()) == 1203
+    newest = [e.conversation_id for e in log.latest(1001)]  # newest first, across pages, exactly as many
+    assert newest == [f"c{i}" for i in range(1202, 201, -1)]
+    assert sum(1 for _ in log.latest(5000)) == 1203
     now = datetime.now(UTC).timestamp()
     assert sum(1 for _ in log.entries(since=now - 3600)) == 1203  # stream ids are the time they were stored
     assert sum(1 for _ in log.entries(until=now - 3600)) == 0
