@@ -1,9 +1,9 @@
 """Kate's web app (`kate web`): the chat page at /, the embeddable widget script, the admin console.
 
-`create_app(settings)` is the factory (as rasa-sdk's `create_app`); `kate up` serves it with uvicorn on
-KATE_WEB_PORT. Every response carries a strict Content-Security-Policy: the console's pages run only
-the app's own script files, so text from an intranet page or an employee's message can never run as
-a script in an admin's browser, even if some template forgot to escape it.
+`create_app(settings, knowledge)` is the factory (as rasa-sdk's `create_app`); `kate up` serves it
+with uvicorn on KATE_WEB_PORT. Every response carries a strict Content-Security-Policy: the console's
+pages run only the app's own script files, so text from an intranet page or an employee's message can
+never run as a script in an admin's browser, even if some template forgot to escape it.
 """
 
 from __future__ import annotations

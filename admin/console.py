@@ -6,7 +6,6 @@ edited or disabled here is what the bot uses for the next question, with no rest
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -18,8 +17,6 @@ from knowledge.unanswered import UnansweredLog
 from qa_engine.types import Passage
 
 from .security import Sessions, admin_password_hash
-
-logger = logging.getLogger(__name__)
 
 MAX_IMPORT_CHARS = 1_000_000
 _URL_LINE = re.compile(r"^\S+://\S+$")
@@ -60,7 +57,7 @@ class Console:
             client, settings.redis_prefix, ttl_s=int(settings.admin_session_hours * 3600)
         )
         self.admin_user = settings.admin_user
-        self.password_hash, self.password_file = admin_password_hash(
+        self.password_hash, _ = admin_password_hash(
             settings.admin_password_hash, settings.production, settings.home
         )
 
@@ -76,12 +73,23 @@ class Console:
             SourceView(source_id(s.url), s, pages[s.url].title if s.url in pages else "") for s in sources
         ]
 
-    def source(self, sid: str) -> SourceView:
+    def _find(self, sid: str) -> Source:
         found = self.registry.find(sid)
         if found is None:
             raise LookupError(f"no source with id {sid!r}")
+        return found
+
+    def source_page(self, sid: str) -> tuple[SourceView, list[Passage]]:
+        """A source and its cached passages, from one registry lookup and one cache read."""
+        found = self._find(sid)
         page = self.knowledge.cache.get(found.url)
-        return SourceView(sid, found, page.title if page else "")
+        return SourceView(sid, found, page.title if page else ""), page.passages if page else []
+
+    def source(self, sid: str) -> SourceView:
+        return self.source_page(sid)[0]
+
+    def passages(self, sid: str) -> list[Passage]:
+        return self.source_page(sid)[1]
 
     def add(self, url: str, title: str = "", language: str = "", tags: str = "", by: str = "") -> SourceView:
         source = self.registry.add(
@@ -98,8 +106,7 @@ class Console:
         tags: str | list[str] | None = None,
         enabled: bool | None = None,
     ) -> SourceView:
-        view = self.source(sid)
-        before = view.source
+        before = self._find(sid)
         if isinstance(tags, str):
             tags = split_tags(tags)
         after = self.registry.update(before.url, title=title, language=language, tags=tags, enabled=enabled)
@@ -108,19 +115,15 @@ class Console:
         return SourceView(sid, after)
 
     def remove(self, sid: str) -> Source:
-        view = self.source(sid)
-        self.registry.remove(view.source.url)
-        self.knowledge.cache.invalidate(view.source.url)
-        return view.source
+        source = self._find(sid)
+        self.registry.remove(source.url)
+        self.knowledge.cache.invalidate(source.url)
+        return source
 
     def refresh(self, sid: str) -> FetchStatus:
         """Fetch the page now (its timeouts bound this call), even if disabled: admins check a page
         before they enable it."""
-        return self.knowledge.fetch_source(self.source(sid).source, force=True)
-
-    def passages(self, sid: str) -> list[Passage]:
-        page = self.knowledge.cache.get(self.source(sid).source.url)
-        return page.passages if page else []
+        return self.knowledge.fetch_source(self._find(sid), force=True)
 
     def import_list(self, text: str, by: str = "") -> tuple[int, list[str]]:
         """Add the sources of a pasted list: one URL per line, or the sources.yml format."""

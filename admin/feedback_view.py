@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 
 from knowledge.feedback import VOTES, FeedbackEntry, FeedbackError, FeedbackLog
 from knowledge.unanswered import UnansweredLog
@@ -53,8 +54,13 @@ class FeedbackQuery:
         start = _day(self.until, "until")
         return None if start is None else start + 86400 - 0.001
 
+    @cached_property
+    def _bounds(self) -> tuple[float | None, float | None]:
+        """The date filters as epoch times, parsed once per query (not once per entry)."""
+        return self.since_epoch(), self.until_epoch()
+
     def in_range(self, moment: float) -> bool:
-        since, until = self.since_epoch(), self.until_epoch()
+        since, until = self._bounds
         return (since is None or moment >= since) and (until is None or moment <= until)
 
     def matches(self, e: FeedbackEntry) -> bool:

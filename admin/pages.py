@@ -144,8 +144,8 @@ def source_response(
     request: Request, session: Session, sid: str, status: int = 200, form: dict | None = None, error: str = ""
 ) -> Response:
     """One source's page; after a refused edit, `form` holds what was typed (so nothing is lost)."""
-    c = console(request)
-    view, passages = c.source(sid), c.passages(sid)[:200]
+    view, passages = console(request).source_page(sid)
+    passages = passages[:200]
     return render(request, "source.html", session, status, view=view, passages=passages, form=form or {},
                   error=error)  # fmt: skip
 
@@ -202,9 +202,8 @@ def feedback_page(
     c = console(request)
     view = review(c.feedback, c.unanswered, query)
     filters = query.filters()
-    top = max([d.up + d.down for d in view.days] or [1])
     return render(
-        request, "feedback.html", session, view=view, query=query, top=top,
+        request, "feedback.html", session, view=view, query=query,
         csv_link="/admin/feedback.csv?" + urlencode(filters),
         page_link=lambda n: "/admin/feedback?" + urlencode({**filters, "page": n}),
     )  # fmt: skip

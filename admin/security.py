@@ -60,6 +60,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
+def generated_password_file(home: Path) -> Path:
+    """Where Kate keeps the admin password it made up (outside production, when no hash is set)."""
+    return home / "admin-password"
+
+
 def admin_password_hash(configured: str, production: bool, home: Path) -> tuple[str, Path | None]:
     """The hash to check logins against, and the file holding a generated password (None when the hash
     comes from the settings)."""
@@ -73,7 +78,7 @@ def admin_password_hash(configured: str, production: bool, home: Path) -> tuple[
         raise ConfigurationError(
             "KATE_ENV=production needs KATE_ADMIN_PASSWORD_HASH (make one with `kate admin hash-password`)"
         )
-    path = home / "admin-password"
+    path = generated_password_file(home)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,19 +1,15 @@
 """`kate web`: the web app (chat page, widget script, admin console) served by uvicorn in one process.
 
 It binds 127.0.0.1 by default, like Rasa and the action server under `kate up`; a deployment puts it
-behind a reverse proxy (docker/) or sets KATE_WEB_HOST.
+behind a reverse proxy or passes `--host`.
 """
 
 from __future__ import annotations
-
-import logging
 
 from kate.settings import Settings
 
 from .security import ConfigurationError
 from .widget import WidgetAssetsMissing
-
-logger = logging.getLogger(__name__)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1") -> int:

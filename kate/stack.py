@@ -225,8 +225,10 @@ def up(settings: Settings, detach: bool) -> int:
 
 
 def admin_hint(settings: Settings) -> str:
+    from admin.security import generated_password_file
+
     where = f"http://127.0.0.1:{settings.web_port}/admin"
-    password_file = settings.home / "admin-password"
+    password_file = generated_password_file(settings.home)
     if not settings.admin_password_hash and password_file.is_file():
         password = password_file.read_text().strip()
         user = settings.admin_user
