@@ -30,6 +30,7 @@ DEFAULT_SOURCES_FILE = Path(__file__).parent / "sources.yml"
 AUTH_KINDS = ("basic", "bearer", "cookie")
 MAX_SOURCES = 10_000  # a bound on every listing and import
 MAX_TITLE = 300
+MAX_TAGS = 50
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -106,6 +107,14 @@ def check_auth(auth: str) -> str:
     return auth
 
 
+def clean_title(title: str | None) -> str:
+    return (title or "").strip()[:MAX_TITLE]
+
+
+def clean_tags(tags: list[str] | None) -> list[str]:
+    return [t.strip() for t in (tags or []) if t and t.strip()][:MAX_TAGS]
+
+
 def check_language(language: str) -> str:
     language = (language or "").strip()
     if language and not _LANG.match(language):
@@ -159,10 +168,10 @@ class SourceRegistry:
     ) -> Source:
         source = Source(
             url=normalize_url(url),
-            title=(title or "").strip()[:MAX_TITLE],
+            title=clean_title(title),
             language=check_language(language),
             enabled=enabled,
-            tags=[t.strip() for t in (tags or []) if t and t.strip()][:50],
+            tags=clean_tags(tags),
             added_by=(added_by or "").strip()[:200],
             added_at=time.time(),
             auth=check_auth(auth),
@@ -205,13 +214,11 @@ class SourceRegistry:
         url = self._existing(url)
         changes: dict[str, str] = {}
         if title is not None:
-            changes["title"] = title.strip()[:MAX_TITLE]
+            changes["title"] = clean_title(title)
         if language is not None:
             changes["language"] = check_language(language)
         if tags is not None:
-            changes["tags"] = json.dumps(
-                [t.strip() for t in tags if t and t.strip()][:50], ensure_ascii=False
-            )
+            changes["tags"] = json.dumps(clean_tags(tags), ensure_ascii=False)
         if auth is not None:
             changes["auth"] = check_auth(auth)
         if enabled is not None:
@@ -222,10 +229,7 @@ class SourceRegistry:
         return self.get(url)  # type: ignore[return-value]
 
     def set_enabled(self, url: str, enabled: bool) -> Source:
-        url = self._existing(url)
-        with guarded(self.r):
-            self.r.hset(self._key(url), "enabled", "1" if enabled else "0")
-        return self.get(url)  # type: ignore[return-value]
+        return self.update(url, enabled=enabled)
 
     def record_fetch(self, url: str, status: FetchStatus) -> None:
         """Store the last fetch's outcome (only for a source that still exists)."""
