@@ -98,43 +98,30 @@ def ensure_bot_model(settings: Settings) -> Path:
 # -- the services -------------------------------------------------------------------------------------------
 def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool) -> list[Service]:
     logs = run_dir(settings)
-    kate = [sys.executable, "-m", "kate.cli"]
     env = {"REDIS_URL": redis_url, "KATE_HOME": str(settings.home)}
+
+    def kate(name: str, args: list[str], port: int, health: str, url: str, log: str, ready_s: int) -> Service:
+        """A `kate <args>` process of this stack: same interpreter, Redis and home, its own log."""
+        return Service(
+            name=name,
+            argv=[sys.executable, "-m", "kate.cli", *args],
+            health_url=f"http://127.0.0.1:{port}{health}",
+            url=f"http://127.0.0.1:{port}{url}",
+            log=str(logs / log),
+            env=env,
+            ready_timeout_s=ready_s,
+        )
+
     services = []
     if demo:
+        port = settings.demo_port
         services.append(
-            Service(
-                name="demo intranet",
-                argv=[*kate, "demo-site", "--port", str(settings.demo_port)],
-                health_url=f"http://127.0.0.1:{settings.demo_port}/",
-                url=f"http://127.0.0.1:{settings.demo_port}/",
-                log=str(logs / "demo-site.log"),
-                env=env,
-                ready_timeout_s=30,
-            )
+            kate("demo intranet", ["demo-site", "--port", str(port)], port, "/", "/", "demo-site.log", 30)
         )
     services.append(
-        Service(
-            name="action server",
-            argv=[*kate, "actions"],
-            health_url=f"http://127.0.0.1:{settings.actions_port}/health",
-            url=f"http://127.0.0.1:{settings.actions_port}/webhook",
-            log=str(logs / "actions.log"),
-            env=env,
-            ready_timeout_s=300,
-        )
+        kate("action server", ["actions"], settings.actions_port, "/health", "/webhook", "actions.log", 300)
     )
-    services.append(
-        Service(
-            name="web app",
-            argv=[*kate, "web"],
-            health_url=f"http://127.0.0.1:{settings.web_port}/health",
-            url=f"http://127.0.0.1:{settings.web_port}/",
-            log=str(logs / "web.log"),
-            env=env,
-            ready_timeout_s=60,
-        )
-    )
+    services.append(kate("web app", ["web"], settings.web_port, "/health", "/", "web.log", 60))
     host, port, db, password = redis_parts(redis_url)
     services.append(
         Service(
