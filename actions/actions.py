@@ -128,7 +128,7 @@ def show_candidate(
 def show_outcome(
     dispatcher: CollectingDispatcher, tracker: Tracker, question: str, language: str, outcome: Outcome
 ) -> list[EventType]:
-    if outcome.status in ("sources_down", "too_slow"):
+    if outcome.status in ("sources_down", "too_slow", "reader_down"):
         dispatcher.utter_message(text=say(outcome.status, language))
         return []
     if outcome.best is None:

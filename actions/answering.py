@@ -4,7 +4,10 @@ The action server is an asyncio (Sanic) process: a forward pass of the reader ta
 milliseconds of CPU, and fetching a stale page can take seconds, so neither may run on the event loop.
 Fetching runs in the default thread pool; ranking and reading run in one dedicated model thread (two
 forward passes at once on the same cores only slow each other down, and one thread keeps the models'
-memory use flat). Each question has a deadline (`KATE_ANSWER_BUDGET`, well under Rasa's 60 s lock
+memory use flat). With `KATE_QA_URL` set, the reader is a separate service (qa_engine/service.py):
+ranking stays here (one short forward pass on cached vectors), and the reading call goes out from a
+pool of I/O threads, so concurrent questions reach the service together and share its forward passes.
+Each question has a deadline (`KATE_ANSWER_BUDGET`, well under Rasa's 60 s lock
 lifetime): past it the employee is told the intranet is slow instead of waiting.
 
 The models and the knowledge layer are loaded once, when the action server starts (`load`).
@@ -23,8 +26,9 @@ from kate.settings import Settings
 from knowledge.cache import VectorCache
 from knowledge.library import Knowledge
 from knowledge.store import StoreUnavailable
-from qa_engine import Passage
-from qa_engine.ranker import Ranker, rank_and_read
+from qa_engine import Answer, Passage
+from qa_engine.client import ReaderUnavailable, RemoteReader
+from qa_engine.ranker import Ranker, Ranking, rank, rescore
 
 from .records import Candidate
 
@@ -38,7 +42,7 @@ BEST_PAGES = 3  # pages linked when no answer is confident
 class Outcome:
     """What the reader made of one question."""
 
-    status: str  # "answered" | "unsure" | "sources_down" | "too_slow"
+    status: str  # "answered" | "unsure" | "sources_down" | "too_slow" | "reader_down"
     candidates: list[Candidate] = field(default_factory=list)  # confident ones, best first, one per page
     best_pages: list[tuple[str, str]] = field(default_factory=list)  # (title, url), most relevant first
     seconds: float = 0.0
@@ -74,6 +78,10 @@ class KnowledgeAnswerer:
         self.rank_top = rank_top
         self.rank_weight = rank_weight
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
+        self.remote = isinstance(reader, RemoteReader)
+        self._remote_calls = (
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="kate-qa-client") if self.remote else None
+        )
 
     @classmethod
     def load(cls, settings: Settings) -> KnowledgeAnswerer:
@@ -83,10 +91,16 @@ class KnowledgeAnswerer:
 
         quiet_libraries()
         knowledge = open_knowledge(settings)
-        reader = make_reader(settings, None)
         store = VectorCache(knowledge.cache.r, settings.redis_prefix)
-        ranker = make_ranker(settings, store, reader)
-        model = settings.qa_model + (f" + {settings.ranker}" if ranker else "")
+        if settings.qa_url:
+            reader: object = RemoteReader(settings.qa_url, timeout=settings.answer_budget)
+            ranker = make_ranker(settings, store, None)
+            model = f"{settings.qa_url}"
+        else:
+            reader = make_reader(settings, None)
+            ranker = make_ranker(settings, store, reader)
+            model = settings.qa_model
+        model += f" + {settings.ranker}" if ranker else ""
         return cls(
             knowledge,
             reader,
@@ -111,6 +125,9 @@ class KnowledgeAnswerer:
         except StoreUnavailable as exc:
             logger.error("cannot read the sources: %s", exc)
             outcome = Outcome("sources_down")
+        except ReaderUnavailable as exc:
+            logger.error("%s", exc)
+            outcome = Outcome("reader_down")
         outcome.seconds = time.perf_counter() - t0
         return outcome
 
@@ -118,19 +135,31 @@ class KnowledgeAnswerer:
         reading = await loop.run_in_executor(None, self.knowledge.passages_for_answering, self.fetch_budget_s)
         if not reading.passages:
             return Outcome("sources_down")
-        return await loop.run_in_executor(self._model_thread, self.read, question, reading.passages)
+        if not self.remote:
+            return await loop.run_in_executor(self._model_thread, self.read, question, reading.passages)
+        ranking = await loop.run_in_executor(self._model_thread, self._rank, question, reading.passages)
+        passages = reading.passages
+        found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
+        return self._select(found, ranking)
 
     def read(self, question: str, passages: Sequence[Passage]) -> Outcome:
         """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
-        found = rank_and_read(
-            self.reader,
-            self.ranker,
-            question,
-            passages,
-            top_k=CANDIDATES,
-            read_top=self.rank_top,
-            weight=self.rank_weight,
-        )
+        ranking = self._rank(question, passages)
+        return self._select(self._read(question, ranking, passages), ranking)
+
+    def _rank(self, question: str, passages: Sequence[Passage]) -> Ranking | None:
+        return None if self.ranker is None else rank(self.ranker, question, passages, self.rank_top)
+
+    def _read(self, question: str, ranking: Ranking | None, passages: Sequence[Passage]) -> list[Answer]:
+        to_read = list(passages) if ranking is None else ranking.passages
+        top_k = CANDIDATES if ranking is None else max(CANDIDATES, self.rank_top)
+        return self.reader.answer(question, to_read, top_k=top_k)  # type: ignore[attr-defined]
+
+    def _select(self, found: list[Answer], ranking: Ranking | None) -> Outcome:
+        if ranking is not None:
+            found = rescore(found, ranking, top_k=CANDIDATES, weight=self.rank_weight)
+        else:
+            found = found[:CANDIDATES]
         candidates: list[Candidate] = []
         pages: list[tuple[str, str]] = []
         for a in found:
@@ -147,4 +176,6 @@ class KnowledgeAnswerer:
 
     def close(self) -> None:
         self._model_thread.shutdown(wait=False, cancel_futures=True)
+        if self._remote_calls is not None:
+            self._remote_calls.shutdown(wait=False, cancel_futures=True)
         self.knowledge.close()

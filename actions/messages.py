@@ -19,6 +19,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sources_down": "I cannot read the intranet pages right now. Please try again in a few minutes, "
         "or contact HR directly.",
         "too_slow": "The intranet is too slow to answer right now. Please try again in a moment.",
+        "reader_down": "My reading service is unavailable right now, so I cannot search the intranet. "
+        "Please try again in a few minutes, or contact HR directly.",
         "empty": "Your message was empty. What would you like to know about HR?",
         "too_long": "Your message is too long for me ({length} characters). Please ask one question "
         "in at most {limit} characters.",
@@ -36,6 +38,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sources_down": "Je ne peux pas lire les pages de l'intranet pour le moment. Réessayez dans quelques "
         "minutes ou contactez directement les RH.",
         "too_slow": "L'intranet est trop lent pour répondre en ce moment. Réessayez dans un instant.",
+        "reader_down": "Mon service de lecture est indisponible pour le moment : je ne peux pas chercher "
+        "dans l'intranet. Réessayez dans quelques minutes ou contactez directement les RH.",
         "empty": "Votre message est vide. Que voulez-vous savoir sur les RH ?",
         "too_long": "Votre message est trop long pour moi ({length} caractères). Posez une seule question "
         "en {limit} caractères au plus.",
@@ -53,6 +57,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sources_down": "現在イントラネットのページを読み込めません。数分後にもう一度お試しいただくか、"
         "人事部に直接お問い合わせください。",
         "too_slow": "イントラネットの応答が遅いため、今は回答できません。少し後でもう一度お試しください。",
+        "reader_down": "現在、読み取りサービスが利用できないため、イントラネットを検索できません。"
+        "数分後にもう一度お試しいただくか、人事部に直接お問い合わせください。",
         "empty": "メッセージが空です。人事について何を知りたいですか？",
         "too_long": "メッセージが長すぎます（{length}文字）。質問は{limit}文字以内で一つずつお願いします。",
         "thanks_up": "フィードバックありがとうございます！👍",

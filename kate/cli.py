@@ -226,6 +226,20 @@ def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.service import serve
+
+    t0 = time.perf_counter()
+    reader = make_reader(settings, args.model)
+    print(
+        f"kate qa serve: {reader.config.model} on {reader.device} ready in {time.perf_counter() - t0:.1f} s; "
+        f"listening on http://{args.host}:{settings.qa_port}",
+        flush=True,
+    )
+    serve(reader, host=args.host, port=settings.qa_port, max_wait_ms=settings.qa_batch_wait_ms)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa_engine.evaluate import score_file
 
@@ -450,6 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--model", help="offline model spec (default: KATE_QA_MODEL)")
     build.add_argument("--force", action="store_true", help="rebuild even if a verified build exists")
     build.set_defaults(func=cmd_build_model)
+    serve = qa.add_parser(
+        "serve", help="run the reader as an HTTP service (KATE_QA_PORT) that batches concurrent questions"
+    )
+    serve.add_argument("--model", help="model spec (default: KATE_QA_MODEL)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
+    serve.set_defaults(func=cmd_serve)
     ev = qa.add_parser("eval", help="EM/F1 on SQuAD-format files")
     ev.add_argument("--model", help="model spec: offline:<name>, a folder or a hub id")
     ev.add_argument("--data", action="append", required=True, help="SQuAD-format JSON file (repeatable)")

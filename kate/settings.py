@@ -100,6 +100,9 @@ class Settings:
     admin_password_hash: str  # "" outside production: a random password kept in $KATE_HOME/admin-password
     admin_session_hours: float
     public_rasa_url: str  # where browsers reach Rasa's socket.io; "" = the web app's host, KATE_RASA_PORT
+    qa_url: str  # the reader service the action server calls; "" = read in-process
+    qa_port: int  # where `kate qa serve` listens
+    qa_batch_wait_ms: float  # how long the reader service gathers concurrent questions into one call
 
     @property
     def models_dir(self) -> Path:
@@ -185,7 +188,14 @@ class Settings:
             admin_password_hash=get("KATE_ADMIN_PASSWORD_HASH", ""),
             admin_session_hours=_float("KATE_ADMIN_SESSION_HOURS", get("KATE_ADMIN_SESSION_HOURS", "8")),
             public_rasa_url=get("KATE_PUBLIC_RASA_URL", "").rstrip("/"),
+            qa_url=get("KATE_QA_URL", "").rstrip("/"),
+            qa_port=_positive_int("KATE_QA_PORT", get("KATE_QA_PORT", "8500")),
+            qa_batch_wait_ms=_float(
+                "KATE_QA_BATCH_WAIT_MS", get("KATE_QA_BATCH_WAIT_MS", "5"), allow_zero=True
+            ),
         )
+        if settings.qa_url and not settings.qa_url.startswith(("http://", "https://")):
+            raise SettingsError(f"KATE_QA_URL must be an http(s) URL, got {settings.qa_url!r}")
         if settings.stride >= settings.max_length:
             raise SettingsError("KATE_STRIDE must be smaller than KATE_MAX_LENGTH")
         return settings

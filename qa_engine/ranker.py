@@ -161,6 +161,42 @@ def same_tokenizer(folder_a: str, folder_b: str) -> bool:
     return (Path(folder_a) / "tokenizer.json").is_file()
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """The passages chosen for reading, best first, and each one's cosine to the question."""
+
+    passages: list[Passage]
+    relevance: dict[int, float]  # id(passage) -> cosine
+
+
+def rank(ranker: Ranker, question: str, passages: Sequence[Passage], read_top: int) -> Ranking:
+    sims = ranker.similarities(question, passages)
+    chosen = np.argsort(-sims, kind="stable")[:read_top]
+    return Ranking([passages[i] for i in chosen], {id(passages[i]): float(sims[i]) for i in chosen})
+
+
+def rescore(
+    found: Sequence[Answer],
+    ranking: Ranking,
+    *,
+    top_k: int,
+    weight: float = 10.0,
+    min_score: float | None = None,
+) -> list[Answer]:
+    """The reader's spans re-scored with their passage's relevance (`margin - weight * (1 - cosine)`)."""
+    rescored = []
+    for a in found:
+        if a.passage is None:
+            rescored.append(a)
+            continue
+        rel = ranking.relevance.get(id(a.passage), 0.0)
+        rescored.append(replace(a, score=a.score - weight * (1.0 - rel), relevance=rel))
+    rescored.sort(key=lambda a: a.score, reverse=True)
+    if min_score is not None:
+        rescored = [a for a in rescored if a.passage is None or a.score >= min_score]
+    return rescored[:top_k]
+
+
 def rank_and_read(
     reader: object,
     ranker: Ranker | None,
@@ -176,19 +212,6 @@ def rank_and_read(
     with their passage's relevance. With no ranker, the reader reads everything (its own scores)."""
     if ranker is None or len(passages) == 0:
         return reader.answer(question, list(passages), top_k=top_k, min_score=min_score)  # type: ignore[attr-defined]
-    sims = ranker.similarities(question, passages)
-    chosen = np.argsort(-sims, kind="stable")[:read_top]
-    relevance = {id(passages[i]): float(sims[i]) for i in chosen}
-    read = [passages[i] for i in chosen]
-    found = reader.answer(question, read, top_k=max(top_k, read_top), min_score=None)  # type: ignore[attr-defined]
-    rescored = []
-    for a in found:
-        if a.passage is None:
-            rescored.append(a)
-            continue
-        rel = relevance.get(id(a.passage), 0.0)
-        rescored.append(replace(a, score=a.score - weight * (1.0 - rel), relevance=rel))
-    rescored.sort(key=lambda a: a.score, reverse=True)
-    if min_score is not None:
-        rescored = [a for a in rescored if a.passage is None or a.score >= min_score]
-    return rescored[:top_k]
+    ranking = rank(ranker, question, passages, read_top)
+    found = reader.answer(question, ranking.passages, top_k=max(top_k, read_top), min_score=None)  # type: ignore[attr-defined]
+    return rescore(found, ranking, top_k=top_k, weight=weight, min_score=min_score)

@@ -135,8 +135,11 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class FixtureServer:
+    def __init__(self, handler: type[BaseHTTPRequestHandler] = FixtureHandler) -> None:
+        self.handler = handler
+
     def __enter__(self) -> FixtureServer:
-        self.httpd = QuietServer(("127.0.0.1", 0), FixtureHandler)
+        self.httpd = QuietServer(("127.0.0.1", 0), self.handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

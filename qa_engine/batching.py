@@ -1,0 +1,149 @@
+"""Dynamic batching: questions that arrive together share one reader call.
+
+Each employee question is a small job (a question and the ten or so passages the ranker chose), and on
+a GPU a forward pass over 20 chunks costs about what one over 200 does. So the reader service does not
+read each request on its own thread: requests queue here, one worker takes the first, waits up to
+`max_wait_ms` for others (or until `max_requests` have come), and reads all their chunks in one
+`Reader.answer_many` call, whose batches are sorted by length across questions. While that call runs,
+the next requests queue up and form the next batch, so under load batches grow by themselves and at low
+load a question waits at most a few milliseconds.
+
+Results are exactly those of reading each question alone: the call asks for the largest `top_k` and no
+`min_score`, and each request's own limits are applied to its own list afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from .metrics import ReaderMetrics
+from .types import Answer, Passage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    question: str
+    passages: Sequence[Passage]
+    top_k: int
+    min_score: float | None
+    no_answer: bool
+    future: Future = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+def trim(answers: list[Answer], top_k: int, min_score: float | None, no_answer: bool) -> list[Answer]:
+    """One request's answers from a shared call's list (best first): its own top_k, threshold and
+    no-answer wish, as `Reader.answer` would have applied them."""
+    spans = [a for a in answers if not a.is_no_answer][:top_k]
+    if min_score is not None:
+        spans = [a for a in spans if a.score >= min_score]
+    if no_answer:
+        spans += [a for a in answers if a.is_no_answer]
+        spans.sort(key=lambda a: a.score, reverse=True)
+    return spans
+
+
+class BatchingReader:
+    """A `Reader` front that many threads may call at once; their questions share reader calls."""
+
+    def __init__(
+        self,
+        reader: object,
+        *,
+        max_wait_ms: float = 5.0,
+        max_requests: int = 16,
+        metrics: ReaderMetrics | None = None,
+    ) -> None:
+        if max_wait_ms < 0 or max_requests < 1:
+            raise ValueError("max_wait_ms must be >= 0 and max_requests >= 1")
+        self.reader = reader
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.max_requests = max_requests
+        self.metrics = metrics or ReaderMetrics()
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._run, name="kate-batcher", daemon=True)
+        self._worker.start()
+
+    @property
+    def config(self) -> object:
+        return self.reader.config  # type: ignore[attr-defined]
+
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        *,
+        top_k: int = 3,
+        min_score: float | None = None,
+        no_answer: bool = False,
+        timeout: float | None = None,
+    ) -> list[Answer]:
+        """`Reader.answer`, read together with whatever other questions are waiting."""
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        if not question or not question.strip():
+            raise ValueError("the question is empty")
+        if not self._worker.is_alive():
+            raise RuntimeError("the batching reader is closed")
+        job = _Job(question, passages, top_k, min_score, no_answer)
+        self._queue.put(job)
+        return job.future.result(timeout=timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=5)
+
+    # -- the worker ------------------------------------------------------------------------------------
+    def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
+        jobs, deadline = [first], time.perf_counter() + self.max_wait_s
+        while len(jobs) < self.max_requests:
+            left = deadline - time.perf_counter()
+            try:
+                job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, True
+            jobs.append(job)
+        return jobs, False
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs, stop = self._gather(first)
+            self._read(jobs)
+            if stop:
+                return
+
+    def _read(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        waits = [started - j.queued_at for j in jobs]
+        try:
+            results = self.reader.answer_many(  # type: ignore[attr-defined]
+                [(j.question, j.passages) for j in jobs],
+                top_k=max(j.top_k for j in jobs),
+                min_score=None,
+                no_answer=any(j.no_answer for j in jobs),
+            )
+        except Exception as exc:
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(exc)
+                return
+            # One bad request must not fail the others: read them one by one to find it.
+            logger.warning("a shared reader call failed (%s); reading its %d questions alone", exc, len(jobs))
+            for job in jobs:
+                self._read([job])
+            return
+        self.metrics.batch(len(jobs), sum(len(j.passages) for j in jobs), waits)
+        for job, answers in zip(jobs, results, strict=True):
+            job.future.set_result(trim(answers, job.top_k, job.min_score, job.no_answer))
