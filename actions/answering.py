@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -101,7 +102,7 @@ class KnowledgeAnswerer:
             ranker = make_ranker(settings, store, reader)
             model = settings.qa_model
         model += f" + {settings.ranker}" if ranker else ""
-        return cls(
+        answerer = cls(
             knowledge,
             reader,
             ranker,
@@ -112,6 +113,38 @@ class KnowledgeAnswerer:
             rank_top=settings.rank_top,
             rank_weight=settings.rank_weight,
         )
+        answerer.index_in_background()
+        return answerer
+
+    def index_in_background(self, piece: int = 64) -> None:
+        """Encode the ranker's vectors of every cached passage, `piece` passages per model-thread job, so
+        the first questions after a start (or a mass import) do not pay for all of them, and questions
+        asked meanwhile wait for one piece at most. Vectors already in Redis cost a read."""
+        if self.ranker is None:
+            return
+        ranker = self.ranker
+
+        def encode(passages: list[Passage], start: int) -> None:
+            try:
+                ranker.passage_vectors(passages[start : start + piece])
+            except Exception as exc:  # an index that fails only costs time later
+                logger.warning("passage vectors not precomputed: %s", exc)
+                return
+            if start + piece < len(passages):
+                self._model_thread.submit(encode, passages, start + piece)
+            else:
+                logger.info("passage vectors ready for %d passages", len(passages))
+
+        def start() -> None:
+            try:
+                passages = self.knowledge.passages_for_answering(self.fetch_budget_s).passages
+            except StoreUnavailable as exc:
+                logger.warning("passage vectors not precomputed: %s", exc)
+                return
+            if passages:
+                self._model_thread.submit(encode, passages, 0)
+
+        threading.Thread(target=start, name="kate-index", daemon=True).start()
 
     async def answer(self, question: str) -> Outcome:
         """The candidates for `question`, or why there are none, within the answer budget."""

@@ -42,7 +42,7 @@ class AskTimings:
         return self.fetch_s + self.rank_read_s
 
 
-def _one_question(
+def time_question(
     kn: Knowledge, reader: Reader, ranker: Ranker | None, question: str, settings: Settings
 ) -> AskTimings:
     t0 = time.perf_counter()
@@ -90,15 +90,15 @@ def bench_ask(
             ranker.store = VectorCache(client, prefix)  # type: ignore[arg-type]
             ranker.forget()
             kn = Knowledge(registry, PageCache(client, prefix, ttl=settings.cache_ttl), limits)
-            cold.append(_one_question(kn, reader, ranker, questions[r % len(questions)], settings))
+            cold.append(time_question(kn, reader, ranker, questions[r % len(questions)], settings))
             kn.close()
             print(f"bench ask: cold run {r + 1}: {cold[-1].total_s:.2f} s", file=sys.stderr, flush=True)
         kn = Knowledge(registry, PageCache(client, prefix, ttl=settings.cache_ttl), limits)
         ranker.forget()  # warm = Redis caches, as a freshly started action server would see them
         warm, alone = [], []
         for q in questions:  # ranker path and reader-alone path alternate, question by question
-            warm.append(_one_question(kn, reader, ranker, q, settings))
-            alone.append(_one_question(kn, reader, None, q, settings))
+            warm.append(time_question(kn, reader, ranker, q, settings))
+            alone.append(time_question(kn, reader, None, q, settings))
         kn.close()
         print(f"bench ask: {len(questions)} warm questions done", file=sys.stderr, flush=True)
     finally:

@@ -406,6 +406,36 @@ def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench_scale import bench_scale
+    from .local_redis import open_redis
+
+    data_dir = Path(args.data_dir) if args.data_dir else SHARED_QA_DEV
+    if not data_dir.is_dir():
+        print(f"kate bench scale: no QA dev folder at {data_dir} (use --data-dir)", file=sys.stderr)
+        return 2
+    sizes = [int(s) for s in args.sizes.split(",")]
+    client = open_redis(settings)
+    reader = make_reader(settings, args.model)
+    ranker = make_ranker(settings, None, reader) or Ranker(RankerConfig(models_dir=str(settings.models_dir)))
+    command = f"kate bench scale --sizes {args.sizes} --questions {args.questions} --per-file {args.per_file}"
+    result = bench_scale(
+        settings,
+        client,
+        reader,
+        ranker,
+        data_dir,
+        output=Path(args.output),
+        sizes=sizes,
+        questions=args.questions,
+        per_file=args.per_file,
+        alone_budget_s=args.alone_budget,
+        command=command,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.describe():
         print(f"{name:18} {value}")
@@ -549,6 +579,18 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--output", default="docs/benchmarks.md")
     ba.add_argument("--repeats", type=int, default=3, help="cold runs")
     ba.set_defaults(func=cmd_bench_ask)
+
+    bs = bench.add_parser("scale", help="ranker recall@K, F1 against K, latency for 1 to 500 cached pages")
+    bs.add_argument("--model")
+    bs.add_argument("--output", default="docs/benchmarks.md")
+    bs.add_argument("--data-dir", help="folder of SQuAD dev files (default: ../shared/data/qa/dev)")
+    bs.add_argument("--sizes", default="1,10,100,500", help="page counts, comma-separated")
+    bs.add_argument("--questions", type=int, default=20, help="questions per page count")
+    bs.add_argument("--per-file", type=int, default=5, help="questions per XQuAD file for F1 against K")
+    bs.add_argument(
+        "--alone-budget", type=float, default=60.0, help="seconds for the no-ranker runs per size"
+    )
+    bs.set_defaults(func=cmd_bench_scale)
 
     st = sub.add_parser("settings", help="print the effective settings")
     st.set_defaults(func=cmd_settings)

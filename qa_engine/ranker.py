@@ -140,11 +140,15 @@ class Ranker:
         """Drop the vectors kept in this process (the store, if any, keeps its own)."""
         self._memory.clear()
 
+    def query_vectors(self, questions: Sequence[str]) -> np.ndarray:
+        """Unit vectors of questions, in order (many at once: evaluation)."""
+        return self._encode([f"query: {q}" for q in questions])
+
     def similarities(self, question: str, passages: Sequence[Passage]) -> np.ndarray:
         """Cosine between the question and each passage, in passage order."""
         if not passages:
             return np.zeros(0, dtype=np.float32)
-        q = self._encode([f"query: {question}"])[0]
+        q = self.query_vectors([question])[0]
         return self.passage_vectors(passages) @ q
 
     def warm_up(self) -> None:

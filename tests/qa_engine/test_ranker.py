@@ -92,3 +92,36 @@ def test_one_tokenizer_serves_reader_and_ranker_only_when_identical(model_dir, t
     assert same_tokenizer(str(model_dir), str(model_dir))
     assert not same_tokenizer(str(model_dir), str(other))
     assert not same_tokenizer(str(tmp_path), str(tmp_path))  # no tokenizer at all
+
+
+def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redis_client):
+    """After a start, the vectors of every cached passage are encoded in the background, in pieces
+    (so questions interleave) and into Redis (so other action servers and restarts reuse them)."""
+    import time
+
+    from servers import FixtureServer
+
+    from actions.answering import KnowledgeAnswerer
+    from knowledge.cache import PageCache
+    from knowledge.library import FetchLimits, Knowledge
+    from knowledge.sources import SourceRegistry
+
+    with FixtureServer() as site:
+        registry = SourceRegistry(redis_client)
+        for page in ("leave.html", "offices.html", "benefits.html", "expenses.html"):
+            registry.add(site.url(f"/site/en/{page}"))
+        knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=2, total_timeout=5))
+        passages = knowledge.passages_for_answering(5).passages
+        assert len(passages) > 6
+        ranker = Ranker(RankerConfig(model=str(model_dir)), VectorCache(redis_client))
+        pieces: list[int] = []
+        real = ranker.passage_vectors
+        ranker.passage_vectors = lambda ps: pieces.append(len(ps)) or real(ps)
+        answerer = KnowledgeAnswerer(knowledge, None, ranker, model_name="m")
+        answerer.index_in_background(piece=3)
+        deadline = time.monotonic() + 30
+        while sum(pieces) < len(passages) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answerer.close()
+    assert sum(pieces) == len(passages) and max(pieces) == 3
+    assert len(redis_client.keys("kate:vec:*")) == len({(p.title, p.text) for p in passages})
