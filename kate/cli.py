@@ -186,7 +186,7 @@ def cmd_bot_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
     from actions.server import serve
 
-    serve(settings)
+    serve(settings, host=args.host)
     return 0
 
 
@@ -430,6 +430,7 @@ def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
         questions=args.questions,
         per_file=args.per_file,
         alone_budget_s=args.alone_budget,
+        tradeoff_languages=args.languages.split(","),
         command=command,
     )
     print(json.dumps(result, indent=2))
@@ -465,7 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     bot_eval.add_argument("--answers-only", action="store_true", help="only the intranet answers' threshold")
     bot_eval.add_argument("--output", type=Path, default=Path("docs/bot-results.md"))
     bot_eval.set_defaults(func=cmd_bot_eval)
-    sub.add_parser("actions", help="run the Rasa action server (kate up starts it)").set_defaults(
+    actions = sub.add_parser("actions", help="run the Rasa action server (kate up starts it)")
+    actions.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
+    actions.set_defaults(
         func=cmd_actions
     )
     web = sub.add_parser("web", help="run the web app: chat page, widget, admin console (kate up starts it)")
@@ -587,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--sizes", default="1,10,100,500", help="page counts, comma-separated")
     bs.add_argument("--questions", type=int, default=20, help="questions per page count")
     bs.add_argument("--per-file", type=int, default=5, help="questions per XQuAD file for F1 against K")
+    bs.add_argument("--languages", default="en,de,ru,zh", help="XQuAD languages for F1 against K")
     bs.add_argument(
         "--alone-budget", type=float, default=60.0, help="seconds for the no-ranker runs per size"
     )

@@ -134,7 +134,7 @@ def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool
             url=f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
             log=str(logs / "rasa.log"),
             env={**rasa_env({}), "KATE_REDIS_HOST": host, "KATE_REDIS_PORT": port, "KATE_REDIS_DB": db,
-                 "KATE_REDIS_PASSWORD": password, "KATE_ACTIONS_PORT": str(settings.actions_port)},
+                 "KATE_REDIS_PASSWORD": password, "KATE_ACTIONS_URL": f"http://127.0.0.1:{settings.actions_port}/webhook"},
             cwd=str(BOT_DIR),
             ready_timeout_s=300,
         )

@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# Kate's web app (`kate web`): the chat page, the widget script and the admin console. No GPU: the
+# CPU build of torch (Kate's settings module reads the model defaults) keeps the image small.
+FROM node:20-bookworm-slim AS widget
+WORKDIR /app/admin/widget
+COPY admin/widget/package.json admin/widget/package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONUNBUFFERED=1 KATE_HOME=/var/lib/kate KATE_SOURCES_FILE=/app/docker/sources.yml
+RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY kate ./kate
+COPY qa_engine ./qa_engine
+COPY knowledge ./knowledge
+COPY actions ./actions
+COPY admin ./admin
+COPY docker/sources.yml ./docker/sources.yml
+COPY --from=widget /app/admin/widget/node_modules ./admin/widget/node_modules
+RUN pip install --no-cache-dir -e . \
+    && useradd --system --uid 10001 --create-home kate && mkdir -p "$KATE_HOME" && chown kate "$KATE_HOME"
+USER kate
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=5 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)" || exit 1
+CMD ["kate", "web", "--host", "0.0.0.0"]
