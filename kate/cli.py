@@ -437,6 +437,39 @@ def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_load(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench_load import bench_load
+    from .local_redis import open_redis
+
+    low, high = (float(x) for x in args.think.split(","))
+    reader = f"reader service {settings.qa_url}" if settings.qa_url else "reader in the action server"
+    setup = (
+        f"Kate from `kate up` on this machine ({os.cpu_count()} CPU cores, no GPU): Rasa, action server "
+        f"({reader}, `{settings.qa_model}`, ranker `{settings.ranker}`), Redis, the demo intranet"
+    )
+    command = f"kate bench load --users {args.users} --duration {args.duration:g} --think {args.think}"
+    result = bench_load(
+        settings,
+        open_redis(settings),
+        output=Path(args.output),
+        users=args.users,
+        duration_s=args.duration,
+        think_s=(low, high),
+        setup=setup,
+        command=command,
+    )
+    return 0 if result.lost == 0 else 1
+
+
+def cmd_bench_cpu(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench_cpu import bench_cpu
+
+    data_dir = Path(args.data_dir) if args.data_dir else SHARED_QA_DEV
+    reader = make_reader(settings, args.model)
+    bench_cpu(reader, data_dir, output=Path(args.output), limit=args.limit, repeats=args.repeats)
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.describe():
         print(f"{name:18} {value}")
@@ -595,6 +628,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--alone-budget", type=float, default=60.0, help="seconds for the no-ranker runs per size"
     )
     bs.set_defaults(func=cmd_bench_scale)
+
+    bl = bench.add_parser("load", help="simulated employees chatting with the running Kate (REST channel)")
+    bl.add_argument("--users", type=int, default=50)
+    bl.add_argument("--duration", type=float, default=120.0, help="seconds")
+    bl.add_argument("--think", default="2,8", help="seconds between an employee's messages: min,max")
+    bl.add_argument("--output", default="docs/benchmarks.md")
+    bl.set_defaults(func=cmd_bench_load)
+
+    bc = bench.add_parser("cpu", help="CPU speed-ups (threads, int8) side by side, with their F1 cost")
+    bc.add_argument("--model")
+    bc.add_argument("--data-dir", help="folder of SQuAD dev files (default: ../shared/data/qa/dev)")
+    bc.add_argument("--limit", type=int, default=40, help="questions per dev file for F1")
+    bc.add_argument("--repeats", type=int, default=2)
+    bc.add_argument("--output", default="docs/benchmarks.md")
+    bc.set_defaults(func=cmd_bench_cpu)
 
     st = sub.add_parser("settings", help="print the effective settings")
     st.set_defaults(func=cmd_settings)

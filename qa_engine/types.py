@@ -71,5 +71,6 @@ class ReaderConfig:
     n_best_per_chunk: int = 20  # span candidates kept per chunk before merging across chunks
     max_chunks: int = 20_000  # bound on work for one call; extra chunks are dropped with a warning
     num_threads: int | None = None  # torch intra-op threads on CPU; None keeps torch's default
+    quantize: str = "none"  # none | int8 (dynamic int8 Linear layers, CPU only: faster, costs F1)
     models_dir: str | None = None  # where `offline:<name>` models are built (KATE_HOME/models)
     extra: dict = field(default_factory=dict)  # from_pretrained keyword arguments (revision, token...)

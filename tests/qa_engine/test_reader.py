@@ -194,3 +194,18 @@ def test_answers_never_cross_a_line_break(small_tok):
     assert all("\n" not in a.text for a in answers)
     best = answers[0]  # the wired "leave ... gamma" span is gone; the best left uses one of its edges
     assert best.score > 0 and (best.text.startswith("leave") or best.text.endswith("gamma"))
+
+
+def test_int8_quantised_reader_keeps_the_mechanics(small_tok):
+    """KATE_QUANTIZE=int8: the Linear layers become dynamic int8 (a copy) and spans still come back
+    exact and inside their passage; an unknown mode is refused."""
+    model = random_model(len(small_tok), layers=2, seed=1)
+    config = ReaderConfig(model="in-memory", device="cpu", quantize="int8")
+    reader = Reader(config, model=model, tokenizer=small_tok)
+    assert any("quantized" in type(m).__module__ for m in reader.model.modules())
+    assert not any("quantized" in type(m).__module__ for m in model.modules())  # the original is untouched
+    passages = [Passage("employees get 25 paid annual leave days"), Passage(FILLER)]
+    for a in reader.answer("what is the answer", passages, top_k=3):
+        assert a.passage.text[a.start : a.end] == a.text and a.text
+    with pytest.raises(ValueError, match="quantize"):
+        Reader(ReaderConfig(model="x", quantize="int4"))
