@@ -228,3 +228,24 @@ def test_offline_default_model_end_to_end(tmp_path, redis_client):
     assert timings["fetch+parse"] < out["timings_s"]["fetch+parse"]  # warm: from the Redis cache
     listed = json.loads(kate("sources", "list", "--json", home=tmp_path).stdout)
     assert len(listed) == 17 and all(s["status"]["http_status"] == 200 for s in listed)
+
+
+def test_bench_scale_writes_recall_tradeoff_and_latency(tmp_path, random_xlmr_dir, redis_client):
+    """Small sizes, a tiny model as reader and ranker: the three tables are there, the pages were really
+    served, fetched and cached (passage counts), and the bench's private Redis keys are removed."""
+    data = tmp_path / "dev"
+    data.mkdir()
+    for name in ("xquad.en.dev.json", "asai2018.fr.dev.json"):
+        (data / name).write_text((SHARED_QA_DEV / name).read_text(encoding="utf-8"), encoding="utf-8")
+    output = tmp_path / "benchmarks.md"
+    args = ["bench", "scale", "--model", str(random_xlmr_dir), "--data-dir", str(data), "--sizes", "1,5"]
+    args += ["--questions", "2", "--per-file", "1", "--languages", "en", "--output", str(output)]
+    result = kate(*args, home=tmp_path, extra_env={"KATE_RANKER": str(random_xlmr_dir)})
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    assert "| xquad.en | 40 | 182 |" in text and "| asai2018.fr | 8 | 46 |" in text
+    assert "| all |" in text and "| 10 |" in text
+    latency = text.split("### Answer latency")[1].splitlines()
+    rows = [line for line in latency if line.startswith(("| 1 | ", "| 5 | "))]
+    assert [r.split(" | ")[1] for r in rows] == ["1", "5"]  # one paragraph per page, every page cached
+    assert not list(redis_client.scan_iter("kate:bench-scale-*"))
