@@ -249,3 +249,19 @@ def test_bench_scale_writes_recall_tradeoff_and_latency(tmp_path, random_xlmr_di
     rows = [line for line in latency if line.startswith(("| 1 | ", "| 5 | "))]
     assert [r.split(" | ")[1] for r in rows] == ["1", "5"]  # one paragraph per page, every page cached
     assert not list(redis_client.scan_iter("kate:bench-scale-*"))
+
+
+def test_bench_cpu_reports_speed_and_f1_per_variant(tmp_path, random_xlmr_dir):
+    data = tmp_path / "dev"
+    data.mkdir()
+    for name in ("xquad.en.dev.json", "asai2018.fr.dev.json"):
+        (data / name).write_text((SHARED_QA_DEV / name).read_text(encoding="utf-8"), encoding="utf-8")
+    output = tmp_path / "benchmarks.md"
+    args = ["bench", "cpu", "--model", str(random_xlmr_dir), "--data-dir", str(data), "--limit", "3"]
+    args += ["--repeats", "1", "--output", str(output)]
+    result = kate(*args, home=tmp_path, extra_env={"KATE_DEVICE": "cpu"})
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    assert "| F1 xquad.en | F1 asai2018.fr |" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| fp32", "| int8"))]
+    assert len(rows) == 3 and rows[0].split(" | ")[3] == "**1.00x**"
