@@ -96,7 +96,7 @@ class KnowledgeAnswerer:
         if settings.qa_url:
             reader: object = RemoteReader(settings.qa_url, timeout=settings.answer_budget)
             ranker = make_ranker(settings, store, None)
-            model = f"{settings.qa_url}"
+            model = settings.qa_url
         else:
             reader = make_reader(settings, None)
             ranker = make_ranker(settings, store, reader)

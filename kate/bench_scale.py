@@ -4,10 +4,11 @@
    passages the ranker puts first, when the file's paragraphs are the page collection?
 2. **F1 against K**: the reader reads only the ranker's best K paragraphs (K = all: no ranker), on the
    XQuAD files (40 paragraphs each): F1 and time per question, side by side for every K.
-3. **Answer latency against the number of pages**: 1 to 500 pages (QA dev paragraphs served as HTML on
-   127.0.0.1, fetched, parsed and cached in Kate's Redis under a private prefix), the product path of an
-   employee question (sources and pages from Redis, rank, read), with and without the ranker, plus the
-   cold case: empty caches, the product's fetch budget, every passage vector still to compute.
+3. **Answer latency against the number of pages**: 1 to 500 pages (QA dev paragraphs written as HTML
+   files, served on 127.0.0.1 by the demo intranet's server, fetched, parsed and cached in Kate's Redis
+   under a private prefix), the product path of an employee question (sources and pages from Redis,
+   rank, read), with and without the ranker, plus the cold case: empty caches, the product's fetch
+   budget, every passage vector still to compute.
 """
 
 from __future__ import annotations
@@ -15,21 +16,21 @@ from __future__ import annotations
 import html
 import statistics
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 
 from knowledge.cache import PageCache, VectorCache
+from knowledge.demo_server import serve_demo_site
 from knowledge.library import FetchLimits, Knowledge
 from knowledge.sources import SourceRegistry
 from qa_engine import Passage, Reader
 from qa_engine.evaluate import best_over_gold, f1_score, language_of_file, squad_questions
-from qa_engine.ranker import Ranker, rank, rescore
+from qa_engine.ranker import Ranker, rank_and_read
 
 from .bench import machine_description, write_section
 from .bench_ask import time_question
@@ -93,12 +94,15 @@ def f1_against_k(
         for question, _, golds in dev.questions[::step][:per_file]:
             for k in [*TRADEOFF_KS, "all"]:  # every K on the same question, one after the other
                 t0 = time.perf_counter()
-                if k == "all":
-                    found = reader.answer(question, dev.paragraphs, top_k=1)
-                else:
-                    ranking = rank(ranker, question, dev.paragraphs, int(k))
-                    read = reader.answer(question, ranking.passages, top_k=max(3, int(k)))
-                    found = rescore(read, ranking, top_k=1, weight=weight)
+                found = rank_and_read(
+                    reader,
+                    None if k == "all" else ranker,
+                    question,
+                    dev.paragraphs,
+                    top_k=1,
+                    read_top=len(dev.paragraphs) if k == "all" else int(k),
+                    weight=weight,
+                )
                 point = points[str(k)]
                 point.seconds.append(time.perf_counter() - t0)
                 prediction = found[0].text if found else ""
@@ -115,36 +119,6 @@ def page_html(passage: Passage, language: str) -> bytes:
         f"<!doctype html><html lang='{language}'><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><main><h1>{title}</h1><p>{body}</p></main></body></html>"
     ).encode()
-
-
-class PagesServer:
-    """The dev paragraphs as intranet pages: GET /p/<n>.html, on a free port of 127.0.0.1."""
-
-    def __init__(self, pages: list[bytes]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                name = self.path.removeprefix("/p/").removesuffix(".html")
-                if not name.isdigit() or int(name) >= len(pages):
-                    self.send_error(404)
-                    return
-                body = pages[int(name)]
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @dataclass
@@ -173,7 +147,12 @@ def latency_by_pages(
     asked = [(q, base + g) for d, base in _offsets(devs) for q, g, _ in d.questions]
     if max(sizes) > len(pool):
         raise ValueError(f"{max(sizes)} pages asked for, the dev files hold {len(pool)} paragraphs")
-    server = PagesServer([page_html(p, lang) for p, lang in pool])
+    folder = tempfile.TemporaryDirectory(prefix="kate-bench-pages-")
+    (Path(folder.name) / "p").mkdir()
+    for i, (passage, language) in enumerate(pool[: max(sizes)]):
+        (Path(folder.name) / "p" / f"{i}.html").write_bytes(page_html(passage, language))
+    server, _ = serve_demo_site(0, root=Path(folder.name))  # the demo intranet's server, ETags included
+    base_url = f"http://127.0.0.1:{server.server_address[1]}"
     limits = FetchLimits(timeout=settings.fetch_timeout, total_timeout=2 * settings.fetch_timeout, workers=8)
     rows = []
     try:
@@ -181,7 +160,7 @@ def latency_by_pages(
             prefix = f"{settings.redis_prefix}bench-scale-{int(time.time())}-{n}:"
             registry = SourceRegistry(client, prefix)  # type: ignore[arg-type]
             for i in range(n):
-                registry.add(f"{server.base}/p/{i}.html")
+                registry.add(f"{base_url}/p/{i}.html")
             ranker.store = VectorCache(client, prefix)  # type: ignore[arg-type]
             ranker.forget()
             kn = Knowledge(registry, PageCache(client, prefix, ttl=settings.cache_ttl), limits)
@@ -226,7 +205,9 @@ def latency_by_pages(
                 for key in client.scan_iter(f"{prefix}*"):  # type: ignore[attr-defined]
                     client.delete(key)  # type: ignore[attr-defined]
     finally:
-        server.close()
+        server.shutdown()
+        server.server_close()
+        folder.cleanup()
     return rows
 
 

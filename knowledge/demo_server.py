@@ -73,10 +73,12 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
 
 
 def serve_demo_site(
-    port: int = 8765, host: str = "127.0.0.1"
+    port: int = 8765, host: str = "127.0.0.1", root: Path = DEMO_SITE
 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    """Start the demo intranet in a background thread; `server.shutdown()` stops it."""
-    server = ThreadingHTTPServer((host, port), DemoSiteHandler)
+    """Start the demo intranet (or the pages of another `root`, laid out the same way: benchmarks) in a
+    background thread; `server.shutdown()` stops it."""
+    handler = type("DemoSiteHandlerAt", (DemoSiteHandler,), {"root": root})
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="kate-demo-site", daemon=True)
     thread.start()

@@ -72,10 +72,6 @@ class BatchingReader:
         self._worker = threading.Thread(target=self._run, name="kate-batcher", daemon=True)
         self._worker.start()
 
-    @property
-    def config(self) -> object:
-        return self.reader.config  # type: ignore[attr-defined]
-
     def answer(
         self,
         question: str,

@@ -72,10 +72,6 @@ class ReaderMetrics:
             "kate_reader_batch_requests", "questions sharing one reader call", SIZE_BUCKETS
         )
 
-    def add(self, name: str, value: float = 1.0) -> None:
-        with self._lock:
-            self.counters[name] += value
-
     def started(self) -> None:
         with self._lock:
             self.in_flight += 1

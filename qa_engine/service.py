@@ -89,8 +89,6 @@ def create_app(
         batcher.close()
 
     app = FastAPI(title="Kate reader", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.batcher = batcher
-    app.state.metrics = metrics
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -230,13 +230,19 @@ def test_offline_default_model_end_to_end(tmp_path, redis_client):
     assert len(listed) == 17 and all(s["status"]["http_status"] == 200 for s in listed)
 
 
-def test_bench_scale_writes_recall_tradeoff_and_latency(tmp_path, random_xlmr_dir, redis_client):
-    """Small sizes, a tiny model as reader and ranker: the three tables are there, the pages were really
-    served, fetched and cached (passage counts), and the bench's private Redis keys are removed."""
+def dev_subset(tmp_path: Path) -> Path:
+    """Two real dev files (40 and 8 paragraphs) in a folder of their own: small bench runs."""
     data = tmp_path / "dev"
     data.mkdir()
     for name in ("xquad.en.dev.json", "asai2018.fr.dev.json"):
         (data / name).write_text((SHARED_QA_DEV / name).read_text(encoding="utf-8"), encoding="utf-8")
+    return data
+
+
+def test_bench_scale_writes_recall_tradeoff_and_latency(tmp_path, random_xlmr_dir, redis_client):
+    """Small sizes, a tiny model as reader and ranker: the three tables are there, the pages were really
+    served, fetched and cached (passage counts), and the bench's private Redis keys are removed."""
+    data = dev_subset(tmp_path)
     output = tmp_path / "benchmarks.md"
     args = ["bench", "scale", "--model", str(random_xlmr_dir), "--data-dir", str(data), "--sizes", "1,5"]
     args += ["--questions", "2", "--per-file", "1", "--languages", "en", "--output", str(output)]
@@ -252,10 +258,7 @@ def test_bench_scale_writes_recall_tradeoff_and_latency(tmp_path, random_xlmr_di
 
 
 def test_bench_cpu_reports_speed_and_f1_per_variant(tmp_path, random_xlmr_dir):
-    data = tmp_path / "dev"
-    data.mkdir()
-    for name in ("xquad.en.dev.json", "asai2018.fr.dev.json"):
-        (data / name).write_text((SHARED_QA_DEV / name).read_text(encoding="utf-8"), encoding="utf-8")
+    data = dev_subset(tmp_path)
     output = tmp_path / "benchmarks.md"
     args = ["bench", "cpu", "--model", str(random_xlmr_dir), "--data-dir", str(data), "--limit", "3"]
     args += ["--repeats", "1", "--output", str(output)]
