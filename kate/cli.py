@@ -501,9 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     bot_eval.set_defaults(func=cmd_bot_eval)
     actions = sub.add_parser("actions", help="run the Rasa action server (kate up starts it)")
     actions.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
-    actions.set_defaults(
-        func=cmd_actions
-    )
+    actions.set_defaults(func=cmd_actions)
     web = sub.add_parser("web", help="run the web app: chat page, widget, admin console (kate up starts it)")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     web.set_defaults(func=cmd_web)

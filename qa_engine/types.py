@@ -59,7 +59,7 @@ class ReaderConfig:
 
     model: str
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | fp32 | fp16 | bf16 (fp16/bf16 only on CUDA)
+    precision: str = "auto"  # auto | fp32 | fp16 | bf16 (auto: bf16 on GPUs and CPUs that have it)
     batch_size: int = 64  # at most this many chunks per forward pass...
     max_batch_tokens: int | None = (
         None  # ...and at most this many (padded) tokens; None: 2048 on CPU, 65536 on GPU

@@ -61,14 +61,17 @@ def test_answer_straddling_a_chunk_boundary_is_found(small_tok):
     assert best.start == a
 
 
-def test_batched_equals_unbatched(small_tok):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_batched_equals_unbatched(small_tok, precision):
     model = random_model(len(small_tok), layers=2, seed=1)
     words = CORPUS.split()
     passages = [
         Passage(" ".join(words[i : i + n]), id=str(i)) for i, n in enumerate([5, 40, 12, 90, 3, 60, 25])
     ]
-    one = reader_for(model, small_tok, batch_size=1, max_length=48, stride=16)
-    many = reader_for(model, small_tok, batch_size=64, max_length=48, stride=16)
+    cfg = {"max_length": 48, "stride": 16, "precision": precision, "device": "cpu"}
+    one = reader_for(model, small_tok, batch_size=1, **cfg)
+    many = reader_for(model, small_tok, batch_size=64, **cfg)
+    assert one.precision == precision
     a = one.answer("what is the leave policy", passages, top_k=5)
     b = many.answer("what is the leave policy", passages, top_k=5)
     assert [(x.passage.id, x.start, x.end) for x in a] == [(x.passage.id, x.start, x.end) for x in b]
@@ -209,3 +212,18 @@ def test_int8_quantised_reader_keeps_the_mechanics(small_tok):
         assert a.passage.text[a.start : a.end] == a.text and a.text
     with pytest.raises(ValueError, match="quantize"):
         Reader(ReaderConfig(model="x", quantize="int4"))
+
+
+def test_precision_follows_the_cpu(small_tok, monkeypatch):
+    """auto: bf16 on a CPU with bf16 instructions (about twice as fast, same answers), fp32 on one without
+    (emulated bf16 is slower); fp16 is never used on a CPU; int8 Linear layers get no autocast."""
+    from qa_engine import reader as reader_module
+
+    model = random_model(len(small_tok), layers=1, seed=4)
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(reader_module, "cpu_has_native_bf16", lambda native=native: native)
+        assert reader_for(model, small_tok, device="cpu").precision == expected
+    assert reader_for(model, small_tok, device="cpu", precision="fp16").precision == "fp32"
+    assert reader_for(model, small_tok, device="cpu", precision="bf16").precision == "bf16"
+    int8 = reader_for(model, small_tok, device="cpu", quantize="int8")
+    assert (int8.precision, int8.autocast_dtype) == ("int8", None)

@@ -57,3 +57,24 @@ def test_asai_dev_f1_stays_above_the_floor(kate_reader, lang):
         pytest.skip("../shared/data/qa/dev is not beside this checkout")
     examples = load_squad(path)
     assert score_predictions(examples, predict(kate_reader, examples), lang).f1 >= MIN_ASAI_F1
+
+
+def test_bf16_reads_like_fp32(kate_reader):
+    """KATE_PRECISION=auto reads in bf16 on CPUs with bf16 instructions, for speed: the answers must be the
+    ones fp32 gives (measured: the same F1 on six dev files, docs/benchmarks.md)."""
+    from qa_engine.evaluate import load_squad, predict, score_predictions
+
+    path = SHARED_QA_DEV / "xquad.en.dev.json"
+    if not path.is_file():
+        pytest.skip("../shared/data/qa/dev is not beside this checkout")
+    examples = load_squad(path, limit=40)
+    cfg = kate_reader.config
+    answers, f1 = {}, {}
+    for precision in ("fp32", "bf16"):
+        config = ReaderConfig(model=cfg.model, models_dir=cfg.models_dir, device="cpu", precision=precision)
+        reader = Reader(config, model=kate_reader.model, tokenizer=kate_reader.tokenizer)
+        answers[precision] = predict(reader, examples)
+        f1[precision] = score_predictions(examples, answers[precision], "en").f1
+    same = sum(answers["fp32"][ex.id] == answers["bf16"][ex.id] for ex in examples)
+    assert same >= 0.9 * len(examples), f"only {same} of {len(examples)} answers agree"
+    assert abs(f1["fp32"] - f1["bf16"]) <= 3.0, f1
