@@ -124,6 +124,12 @@ class KnowledgeAnswerer:
             return
         ranker = self.ranker
 
+        def submit(passages: list[Passage], start: int) -> None:
+            try:
+                self._model_thread.submit(encode, passages, start)
+            except RuntimeError:  # the action server is closing: nobody is left to ask
+                logger.info("passage vectors: indexing stopped at %d of %d", start, len(passages))
+
         def encode(passages: list[Passage], start: int) -> None:
             try:
                 ranker.passage_vectors(passages[start : start + piece])
@@ -131,7 +137,7 @@ class KnowledgeAnswerer:
                 logger.warning("passage vectors not precomputed: %s", exc)
                 return
             if start + piece < len(passages):
-                self._model_thread.submit(encode, passages, start + piece)
+                submit(passages, start + piece)
             else:
                 logger.info("passage vectors ready for %d passages", len(passages))
 
@@ -142,7 +148,7 @@ class KnowledgeAnswerer:
                 logger.warning("passage vectors not precomputed: %s", exc)
                 return
             if passages:
-                self._model_thread.submit(encode, passages, 0)
+                submit(passages, 0)
 
         threading.Thread(target=start, name="kate-index", daemon=True).start()
 

@@ -97,6 +97,7 @@ def test_one_tokenizer_serves_reader_and_ranker_only_when_identical(model_dir, t
 def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redis_client):
     """After a start, the vectors of every cached passage are encoded in the background, in pieces
     (so questions interleave) and into Redis (so other action servers and restarts reuse them)."""
+    import threading
     import time
 
     from servers import FixtureServer
@@ -125,3 +126,23 @@ def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redi
         answerer.close()
     assert sum(pieces) == len(passages) and max(pieces) == 3
     assert len(redis_client.keys("kate:vec:*")) == len({(p.title, p.text) for p in passages})
+
+    # Closing while indexing starts (a restart during a slow first read of the sources) stops it
+    # quietly: no thread dies with an error, nothing is encoded after the close.
+    failures: list[object] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = failures.append
+    try:
+        encoded: list[int] = []
+        ranker.passage_vectors = lambda ps: encoded.append(len(ps)) or real(ps)
+        read_sources = knowledge.passages_for_answering
+        knowledge.passages_for_answering = lambda budget: time.sleep(0.3) or read_sources(budget)
+        answerer = KnowledgeAnswerer(knowledge, None, ranker, model_name="m")
+        answerer.index_in_background(piece=1)
+        answerer.close()
+        for thread in threading.enumerate():
+            if thread.name == "kate-index":
+                thread.join(5)
+    finally:
+        threading.excepthook = previous_hook
+    assert not failures and not encoded
