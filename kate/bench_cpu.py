@@ -54,7 +54,7 @@ def bench_cpu(
     int8 = twin("fp32", quantize_int8(reader.model, reader.device))
 
     def how(precision: str, setting: str) -> str:
-        return f"default ({setting})" if precision == reader.precision else setting
+        return f"{setting} (what `auto` picks here)" if precision == reader.precision else setting
 
     variants = [
         Variant(f"fp32, {cores} threads", how("fp32", "`KATE_PRECISION=fp32`"), fp32, cores, [], {}),
@@ -146,10 +146,10 @@ def render(
     notes = []
     for v in variants[2:]:
         if v.f1 and base_f1 is not None:
-            cost = base_f1 - statistics.fmean(v.f1.values())
+            change = statistics.fmean(v.f1.values()) - base_f1
             notes.append(
                 f"{v.name} reads {base_s / statistics.median(v.times):.2f}x as fast as fp32 and "
-                f"costs {cost:.1f} F1 points on average"
+                f"changes F1 by {change:+.1f} points on average"
             )
     if notes:
         lines += [
