@@ -128,7 +128,11 @@ class Settings:
         if self.ranker is None:
             return None
         return RankerConfig(
-            model=self.ranker, models_dir=str(self.models_dir), device=self.device, num_threads=self.threads
+            model=self.ranker,
+            models_dir=str(self.models_dir),
+            device=self.device,
+            precision=self.precision,
+            num_threads=self.threads,
         )
 
     @classmethod

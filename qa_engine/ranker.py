@@ -28,6 +28,7 @@ import torch
 
 from .model_folders import sha256_of
 from .model_store import ModelLoadError, resolve
+from .reader import resolve_precision
 from .types import Answer, Passage
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class RankerConfig:
     model: str = DEFAULT_RANKER
     models_dir: str | None = None
     device: str = "auto"
+    precision: str = "auto"  # as the reader's: bf16 on CPUs with bf16 instructions (cold indexing 2x faster)
     max_length: int = 256  # passages are sections of a page: the head of a long one is enough to rank it
     batch_size: int = 32
     memory_cache: int = 50_000  # passage vectors kept in this process
@@ -75,8 +77,11 @@ class Ranker:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.model.to(self.device)
+        self.autocast_dtype = None
         if self.device.type == "cuda":
             self.model.half()
+        else:
+            self.autocast_dtype = resolve_precision(config.precision, self.device)
         self.model_id = Path(location).name or config.model
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -94,7 +99,11 @@ class Ranker:
                     max_length=self.config.max_length,
                     return_tensors="pt",
                 ).to(self.device)
-                hidden = self.model(**enc).last_hidden_state.float()
+                if self.autocast_dtype is None:
+                    hidden = self.model(**enc).last_hidden_state.float()
+                else:
+                    with torch.autocast(device_type="cpu", dtype=self.autocast_dtype):
+                        hidden = self.model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
                 vectors.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())

@@ -4,7 +4,7 @@ import pytest
 
 from kate.qa_report import hr_accuracy
 from kate.settings import SHARED_QA_DEV
-from qa_engine import Reader, ReaderConfig
+from qa_engine import Passage, Reader, ReaderConfig
 from qa_engine.model_store import build_offline
 from qa_engine.shipped import SHIPPED_FILE
 
@@ -78,3 +78,25 @@ def test_bf16_reads_like_fp32(kate_reader):
     same = sum(answers["fp32"][ex.id] == answers["bf16"][ex.id] for ex in examples)
     assert same >= 0.9 * len(examples), f"only {same} of {len(examples)} answers agree"
     assert abs(f1["fp32"] - f1["bf16"]) <= 3.0, f1
+
+
+def test_bf16_ranks_like_fp32(ranker):
+    """The ranker follows KATE_PRECISION too (bf16 halves the cold indexing of hundreds of pages): the
+    paragraph it puts first must be the one fp32 puts first."""
+    import json
+
+    from qa_engine.ranker import Ranker, RankerConfig
+
+    path = SHARED_QA_DEV / "xquad.en.dev.json"
+    if not path.is_file():
+        pytest.skip("../shared/data/qa/dev is not beside this checkout")
+    paragraphs = [p for a in json.loads(path.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
+    passages = [Passage(p["context"], id=str(i)) for i, p in enumerate(paragraphs[:20])]
+    questions = [p["qas"][0]["question"] for p in paragraphs[:20]]
+    cfg = ranker.config
+    firsts = {}
+    for precision in ("fp32", "bf16"):
+        config = RankerConfig(model=cfg.model, models_dir=cfg.models_dir, device="cpu", precision=precision)
+        twin = Ranker(config, tokenizer=ranker.tokenizer)
+        firsts[precision] = [int(twin.similarities(q, passages).argmax()) for q in questions]
+    assert sum(a == b for a, b in zip(firsts["fp32"], firsts["bf16"], strict=True)) >= 19, firsts
