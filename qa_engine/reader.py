@@ -88,10 +88,9 @@ class Reader:
         self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
         self._load_lock = threading.Lock()  # concurrent first calls load the model once
         self.device = resolve_device(config.device)
-        # int8 Linear layers take fp32 activations: no autocast on top of them
-        self.autocast_dtype = (
-            None if config.quantize == "int8" else resolve_precision(config.precision, self.device)
-        )
+        # int8 Linear layers (CPU only) take fp32 activations: no autocast on top of them
+        self._int8 = config.quantize == "int8" and self.device.type == "cpu"
+        self.autocast_dtype = None if self._int8 else resolve_precision(config.precision, self.device)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)  # process-wide: the reader is the process's main work
         if model is not None:
@@ -129,7 +128,7 @@ class Reader:
     @property
     def precision(self) -> str:
         """What the forward pass really computes in, for logs and benchmarks: fp32, bf16, fp16 or int8."""
-        if self.config.quantize == "int8":
+        if self._int8:
             return "int8"
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
 
