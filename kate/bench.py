@@ -86,18 +86,17 @@ def _time_once(fn: object) -> float:
     return time.perf_counter() - start
 
 
-def fp32_twin(reader: Reader) -> Reader | None:
-    """The same reader on the same weights in plain fp32, or None when `reader` already is: it splits a
-    speed-up into what batching gives and what bf16 gives."""
-    if reader.precision == "fp32":
-        return None
-    config = ReaderConfig(**{**vars(reader.config), "precision": "fp32", "quantize": "none"})
-    return Reader(config, model=reader.model, tokenizer=reader.tokenizer)
+def reader_twin(reader: Reader, precision: str, model: torch.nn.Module | None = None) -> Reader:
+    """A reader on the same weights (or on `model`, e.g. a quantised copy) in another precision, so
+    variants are timed side by side without loading the model twice."""
+    config = ReaderConfig(**{**vars(reader.config), "precision": precision, "quantize": "none"})
+    return Reader(config, model=model or reader.model, tokenizer=reader.tokenizer)
 
 
 def run_reader_bench(reader: Reader, pages: PageSet, repeats: int) -> ReaderBench:
     tokenizer, model = reader.tokenizer, reader.model
-    fp32 = fp32_twin(reader)
+    # fp32 too when the reader is not: splits the speed-up into what batching and what bf16 give
+    fp32 = reader_twin(reader, "fp32") if reader.precision != "fp32" else None
     all_chunks = [
         chunk
         for q in BENCH_QUESTIONS

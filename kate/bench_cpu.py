@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from qa_engine import Reader, ReaderConfig
+from qa_engine import Reader
 from qa_engine.evaluate import score_file
 from qa_engine.reader import quantize_int8
 
-from .bench import BENCH_QUESTIONS, machine_description, squad_pages, write_section
+from .bench import BENCH_QUESTIONS, machine_description, reader_twin, squad_pages, write_section
 
 SECTION = "cpu"
 F1_FILES = ("xquad.en", "xquad.zh", "asai2018.fr", "multilingualqa.q-fr.c-en")
@@ -46,12 +46,8 @@ def bench_cpu(
         raise ValueError("kate bench cpu measures the CPU reader: set KATE_DEVICE=cpu")
     cores = torch.get_num_threads()
 
-    def twin(precision: str, model: torch.nn.Module | None = None) -> Reader:
-        config = ReaderConfig(**{**vars(reader.config), "precision": precision, "quantize": "none"})
-        return Reader(config, model=model or reader.model, tokenizer=reader.tokenizer)
-
-    fp32, bf16 = twin("fp32"), twin("bf16")
-    int8 = twin("fp32", quantize_int8(reader.model, reader.device))
+    fp32, bf16 = reader_twin(reader, "fp32"), reader_twin(reader, "bf16")
+    int8 = reader_twin(reader, "fp32", quantize_int8(reader.model, reader.device))
 
     def how(precision: str, setting: str) -> str:
         return f"{setting} (what `auto` picks here)" if precision == reader.precision else setting

@@ -28,7 +28,7 @@ import torch
 
 from .model_folders import sha256_of
 from .model_store import ModelLoadError, resolve
-from .reader import resolve_precision
+from .reader import autocast, resolve_device, resolve_precision
 from .types import Answer, Passage
 
 logger = logging.getLogger(__name__)
@@ -72,10 +72,7 @@ class Ranker:
             self.model = AutoModel.from_pretrained(location).eval()
         except OSError as exc:
             raise ModelLoadError(f"cannot load ranker model {config.model!r}: {exc}") from exc
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(config.device)
         self.model.to(self.device)
         self.autocast_dtype = None
         if self.device.type == "cuda":
@@ -99,11 +96,8 @@ class Ranker:
                     max_length=self.config.max_length,
                     return_tensors="pt",
                 ).to(self.device)
-                if self.autocast_dtype is None:
+                with autocast(self.device, self.autocast_dtype):
                     hidden = self.model(**enc).last_hidden_state.float()
-                else:
-                    with torch.autocast(device_type="cpu", dtype=self.autocast_dtype):
-                        hidden = self.model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
                 vectors.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())

@@ -52,15 +52,23 @@ def resolve_precision(wanted: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         if wanted == "fp16":
             logger.warning("precision fp16 ignored on %s: running fp32", device)
+        if wanted in ("fp16", "fp32"):
             return None
-        if wanted == "bf16" and not cpu_has_native_bf16():
+        native = cpu_has_native_bf16()
+        if wanted == "bf16" and not native:
             logger.warning("this CPU has no bf16 instructions: bf16 is emulated and slower than fp32")
-        if wanted == "bf16" or (wanted == "auto" and cpu_has_native_bf16()):
-            return torch.bfloat16
-        return None
+        return torch.bfloat16 if wanted == "bf16" or native else None
     if wanted == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[wanted]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` on `device` (matrix products in half precision, norms and softmax in fp32),
+    or nothing when `dtype` is None (plain fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def quantize_int8(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -222,11 +230,6 @@ class Reader:
             no_answer_score=cand.null_score,
         )
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-
     def _batches(self, chunks: list[Chunk]) -> list[list[Chunk]]:
         """Longest first, so padding is small and an out-of-memory error shows on the first batch.
 
@@ -270,7 +273,7 @@ class Reader:
                     k: (t.pin_memory() if pin else t).to(self.device, non_blocking=pin)
                     for k, t in inputs.items()
                 }
-                with self._autocast():
+                with autocast(self.device, self.autocast_dtype):
                     out = model(**tensors)
                 start, end = out.start_logits.float(), out.end_logits.float()
                 ctx = torch.from_numpy(context).to(self.device)
