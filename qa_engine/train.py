@@ -2,8 +2,12 @@
 
 Two modes from the DeepPavlov study: `fixed` (a set number of epochs) and `validated` (F1 on dev files
 every N steps, stop after `patience` evaluations without improvement, keep the best weights).
-Training chunks come from `features.encode`, the reader's own tokenisation and chunking, so the model
-is trained on exactly what it will read; a chunk that does not contain the answer points at [CLS].
+
+Built to run for hours on a 2-core CPU and across working sessions: features are cached on disk
+(`train_data.FeatureStore`), batches are length-bucketed, matrix products run in bf16 where the hardware
+has it (`precision`), several micro-batches can make one optimizer step (`grad_accumulation`), and a
+checkpoint (weights, optimizer, scheduler, step, RNG states) is written every `checkpoint_minutes` and when
+`time_budget` runs out, so `train` called again with the same config goes on exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -21,12 +25,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import QAExample, language_of_file, load_squad, predict, score_predictions, squad_questions
-from .features import Chunk, effective_max_length, encode, pad_inputs
+from .evaluate import QAExample, language_of_file, load_squad, predict, score_predictions
+from .features import effective_max_length, pad_inputs
 from .model_folders import staged_folder
 from .model_store import load_qa_model
-from .reader import Reader, resolve_device
-from .types import Passage, ReaderConfig
+from .reader import Reader, autocast, resolve_device, resolve_precision
+from .train_data import (
+    LabelledExample,
+    MixSpec,
+    TrainFeature,
+    batch_order,
+    build_feature_store,
+    cross_lingual_pairs,
+    label_chunk,
+)
+from .types import ReaderConfig
+
+__all__ = [
+    "LabelledExample",
+    "TrainConfig",
+    "batch_order",
+    "cross_lingual_pairs",
+    "label_chunk",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,26 +69,24 @@ class TrainConfig:
     eval_every: int = 200  # validated mode: steps between dev evaluations
     patience: int = 10
     dev_limit: int | None = None  # questions per dev file for validation (None: all)
-    samples: dict[str, int] = field(default_factory=dict)  # file -> examples kept (random, seeded)
+    # file -> examples kept (seeded by question id): N, or (a, b) for positions a to b (disjoint stages)
+    samples: dict[str, int | tuple[int, int]] = field(default_factory=dict)
     cross_lingual: bool = False  # add parallel-question pairs (question of one language, context of another)
     cross_lingual_per_example: int = 1
+    cross_lingual_max: int | None = None  # cap on the pairs, so they do not outnumber the real examples
     freeze_word_embeddings: bool = False
     seed: int = 42
     max_length: int = 384
     stride: int = 128
     max_question_tokens: int = 64
-    max_steps: int | None = None  # a hard cap (time budgets on CPU)
-    checkpoint_every: int = 200
+    max_steps: int | None = None  # a hard cap on optimizer steps (the schedule is sized to it)
+    checkpoint_every: int = 200  # steps
+    checkpoint_minutes: float = 10.0  # also checkpoint when this much time passed since the last one
+    time_budget: float | None = None  # seconds: checkpoint and stop cleanly when spent (resume later)
+    grad_accumulation: int = 1  # micro-batches of batch_size per optimizer step
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16: autocast of the forward pass (see reader)
     device: str = "auto"
     models_dir: str | None = None
-
-
-@dataclass
-class TrainFeature:
-    input_ids: np.ndarray
-    token_type_ids: np.ndarray | None
-    start: int  # token index of the answer start, 0 ([CLS]) when the chunk does not hold the answer
-    end: int
 
 
 def set_seed(seed: int) -> None:
@@ -75,109 +95,15 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# -- data ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LabelledExample:
-    question: str
-    context: str
-    answer_start: int  # characters
-    answer_text: str
-
-
-def load_labelled(path: str | Path) -> list[tuple[str, LabelledExample]]:
-    """(question id, example) with the first gold answer's character position."""
-    out = []
-    for _, context, qa, answers in squad_questions(path):
-        a = answers[0]
-        start = int(a["answer_start"])
-        if context[start : start + len(a["text"])] != a["text"]:  # a few datasets are off by some chars
-            start = context.find(a["text"])
-            if start < 0:
-                continue
-        out.append((str(qa["id"]), LabelledExample(qa["question"], context, start, a["text"])))
-    return out
-
-
-def cross_lingual_pairs(
-    files: dict[str, list[tuple[str, LabelledExample]]], per_example: int, rng: random.Random
-) -> list[LabelledExample]:
-    """Parallel sets (XQuAD's 12 languages, Asai's fr/ja) share question ids: pair the question of one
-    language with the context and answer of another, so the model learns to cross languages."""
-    by_id: dict[str, list[LabelledExample]] = {}
-    for examples in files.values():
-        for qid, ex in examples:
-            by_id.setdefault(qid, []).append(ex)
-    pairs = []
-    for versions in by_id.values():
-        if len(versions) < 2:
-            continue
-        for target in versions:
-            others = [v for v in versions if v.question != target.question]
-            for source in rng.sample(others, min(per_example, len(others))):
-                pairs.append(
-                    LabelledExample(source.question, target.context, target.answer_start, target.answer_text)
-                )
-    return pairs
-
-
-def label_chunk(chunk: Chunk, answer_start: int, answer_end: int) -> tuple[int, int]:
-    """Token positions of [answer_start, answer_end) in the chunk, or (0, 0) when it is not wholly inside."""
-    ctx = np.flatnonzero(chunk.context)
-    if len(ctx) == 0:
-        return 0, 0
-    starts, ends = chunk.offsets[ctx, 0], chunk.offsets[ctx, 1]
-    if starts[0] > answer_start or ends[-1] < answer_end:
-        return 0, 0
-    s = int(ctx[np.flatnonzero(ends > answer_start)[0]])
-    e = int(ctx[np.flatnonzero(starts < answer_end)[-1]])
-    return (s, e) if e >= s else (0, 0)
-
-
-def build_features(
-    tokenizer: object,
-    examples: Sequence[LabelledExample],
-    cfg: TrainConfig,
-    max_length: int,
-    progress: bool = True,
-) -> list[TrainFeature]:
-    from tqdm import tqdm
-
-    features: list[TrainFeature] = []
-    block = 256
-    with tqdm(
-        total=len(examples), desc="tokenising", unit="ex", disable=not progress, file=sys.stderr
-    ) as bar:
-        for first in range(0, len(examples), block):
-            part = examples[first : first + block]
-            chunks = encode(
-                tokenizer,
-                [e.question for e in part],
-                [[Passage(e.context)] for e in part],
-                max_length=max_length,
-                stride=cfg.stride,
-                max_question_tokens=cfg.max_question_tokens,
-            )
-            for chunk in chunks:
-                ex = part[chunk.request]
-                s, e = label_chunk(chunk, ex.answer_start, ex.answer_start + len(ex.answer_text))
-                features.append(TrainFeature(chunk.input_ids, chunk.token_type_ids, s, e))
-            bar.update(len(part))
-    return features
-
-
-def batch_order(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
-    """Shuffled batches of similar lengths (sorted within pools of 50 batches): little padding, which
-    is most of the cost on a CPU, while batches still mix the data."""
-    rng = random.Random(seed)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    pool = batch_size * 50
-    batches = []
-    for first in range(0, len(order), pool):
-        chunk = sorted(order[first : first + pool], key=lambda i: lengths[i])
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
+def mix_spec(cfg: TrainConfig) -> MixSpec:
+    return MixSpec(
+        files=tuple(cfg.train_files),
+        samples=tuple(cfg.samples.items()),
+        cross_lingual=cfg.cross_lingual,
+        cross_lingual_per_example=cfg.cross_lingual_per_example,
+        cross_lingual_max=cfg.cross_lingual_max,
+        seed=cfg.seed,
+    )
 
 
 def collate(features: Sequence[TrainFeature], pad_id: int) -> dict[str, torch.Tensor]:
@@ -185,35 +111,6 @@ def collate(features: Sequence[TrainFeature], pad_id: int) -> dict[str, torch.Te
     batch["start_positions"] = torch.tensor([f.start for f in features])
     batch["end_positions"] = torch.tensor([f.end for f in features])
     return batch
-
-
-def gather_training_examples(cfg: TrainConfig) -> tuple[list[LabelledExample], dict[str, int]]:
-    rng = random.Random(cfg.seed)
-    per_file: dict[str, list[tuple[str, LabelledExample]]] = {}
-    for path in cfg.train_files:
-        examples = load_labelled(path)
-        wanted = _sample_size(cfg.samples, path)
-        if wanted is not None and wanted < len(examples):
-            # Each file has its own seeded order, and a sample is a prefix of it: samples of one file do
-            # not depend on the other files, and a smaller sample is part of a larger one (learning curves).
-            order = list(examples)
-            random.Random(f"{cfg.seed}:{Path(path).name}").shuffle(order)
-            examples = order[:wanted]
-        per_file[path] = examples
-    examples = [ex for exs in per_file.values() for _, ex in exs]
-    counts = {Path(p).name: len(v) for p, v in per_file.items()}
-    if cfg.cross_lingual:
-        pairs = cross_lingual_pairs(per_file, cfg.cross_lingual_per_example, rng)
-        examples += pairs
-        counts["cross-lingual pairs"] = len(pairs)
-    return examples, counts
-
-
-def _sample_size(samples: dict[str, int], path: str) -> int | None:
-    for key, n in samples.items():
-        if Path(key).name == Path(path).name or key == path:
-            return n
-    return None
 
 
 # -- evaluation during training --------------------------------------------------------------------------
@@ -251,44 +148,14 @@ def _save_checkpoint(
                     "python": random.getstate(),
                     "numpy": np.random.get_state(),
                     "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 },
             },
             tmp / "trainer_state.pt",
         )
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Fine-tune and write the model to `cfg.output_dir`; returns a summary (also saved as training.json)."""
-    from tqdm import tqdm
-
-    if cfg.mode not in ("fixed", "validated"):
-        raise ValueError("mode must be 'fixed' or 'validated'")
-    if cfg.mode == "validated" and not cfg.dev_files:
-        raise ValueError("validated mode needs --dev files")
-    set_seed(cfg.seed)
-    output = Path(cfg.output_dir)
-    checkpoint = output / "checkpoint"
-    device = resolve_device(cfg.device)
-    resume = (checkpoint / "trainer_state.pt").is_file()
-    dropout = {"hidden_dropout_prob": cfg.dropout, "attention_probs_dropout_prob": cfg.dropout}
-    model, tokenizer = load_qa_model(
-        str(checkpoint) if resume else cfg.model, cfg.models_dir, model_kwargs=dropout
-    )
-    max_length = effective_max_length(tokenizer, model.config, cfg.max_length)
-    if cfg.freeze_word_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
-    model.to(device).train()
-
-    examples, counts = gather_training_examples(cfg)
-    features = build_features(tokenizer, examples, cfg, max_length, progress)
-    if not features:
-        raise ValueError("no training examples found in the given files")
-    dev = {p: load_squad(p, limit=cfg.dev_limit) for p in cfg.dev_files}
-    steps_per_epoch = math.ceil(len(features) / cfg.batch_size)
-    total_steps = math.ceil(steps_per_epoch * cfg.epochs)
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-
+def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int) -> tuple:
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
@@ -305,44 +172,133 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             else max(0.0, (total_steps - s) / max(1, total_steps - warmup))
         ),
     )
-    state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "history": [], "stopped_early": False}
-    if resume:
-        saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = saved["state"]
-        random.setstate(saved["rng"]["python"])
-        np.random.set_state(saved["rng"]["numpy"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        logger.info("resuming from step %d", state["step"])
+    return params, optimizer, scheduler
 
-    lengths = [len(f.input_ids) for f in features]
-    pad_id = tokenizer.pad_token_id or 0
+
+def _restore(checkpoint: Path, optimizer: object, scheduler: object) -> dict:
+    saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    random.setstate(saved["rng"]["python"])
+    np.random.set_state(saved["rng"]["numpy"])
+    torch.set_rng_state(saved["rng"]["torch"])
+    if saved["rng"].get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+    return saved["state"]
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    """Fine-tune and write the model to `cfg.output_dir`; returns a summary (also saved as training.json).
+
+    Calling it again with the same config after an interruption (or a spent `time_budget`) resumes from
+    `output_dir/checkpoint`: the same weights, optimizer moments, schedule, data order and RNG states, so
+    the result equals an uninterrupted run. `summary["finished"]` is False while steps remain.
+    """
+    from tqdm import tqdm
+
+    if cfg.mode not in ("fixed", "validated"):
+        raise ValueError("mode must be 'fixed' or 'validated'")
+    if cfg.mode == "validated" and not cfg.dev_files:
+        raise ValueError("validated mode needs --dev files")
+    if cfg.grad_accumulation < 1 or cfg.batch_size < 1:
+        raise ValueError("batch_size and grad_accumulation must be >= 1")
     started = time.time()
+    set_seed(cfg.seed)
+    output = Path(cfg.output_dir)
+    checkpoint = output / "checkpoint"
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    resume = (checkpoint / "trainer_state.pt").is_file()
+    dropout = {"hidden_dropout_prob": cfg.dropout, "attention_probs_dropout_prob": cfg.dropout}
+    model, tokenizer = load_qa_model(
+        str(checkpoint) if resume else cfg.model, cfg.models_dir, model_kwargs=dropout
+    )
+    max_length = effective_max_length(tokenizer, model.config, cfg.max_length)
+    if cfg.freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    model.to(device).train()
+
+    features, counts = build_feature_store(
+        tokenizer,
+        mix_spec(cfg),
+        output / "features",
+        max_length=max_length,
+        stride=cfg.stride,
+        max_question_tokens=cfg.max_question_tokens,
+        progress=progress,
+    )
+    if not len(features):
+        raise ValueError("no training examples found in the given files")
+    dev = {p: load_squad(p, limit=cfg.dev_limit) for p in cfg.dev_files}
+    batches_per_epoch = math.ceil(len(features) / cfg.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accumulation)
+    total_steps = math.ceil(steps_per_epoch * cfg.epochs)
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    params, optimizer, scheduler = _make_optimizer(model, cfg, total_steps)
+    state = {
+        "step": 0,
+        "best_f1": -1.0,
+        "bad_evals": 0,
+        "history": [],
+        "stopped_early": False,
+        "seconds": 0.0,
+    }
+    if resume:
+        state = _restore(checkpoint, optimizer, scheduler)
+        logger.info("resuming from step %d", state["step"])
+    state.setdefault("seconds", 0.0)
+    seconds_before = state["seconds"]
+
+    lengths = features.lengths.tolist()
+    pad_id = tokenizer.pad_token_id or 0
     bar = tqdm(
         total=total_steps,
         initial=state["step"],
-        desc=f"training ({cfg.mode})",
+        desc=f"training ({cfg.mode}, {'fp32' if precision is None else str(precision).split('.')[-1]})",
         unit="step",
         disable=not progress,
         file=sys.stderr,
     )
+
+    def save() -> None:
+        state["seconds"] = round(seconds_before + time.time() - started, 1)
+        _save_checkpoint(checkpoint, model, tokenizer, optimizer, scheduler, state)
+
     step = state["step"]
-    epoch = step // steps_per_epoch
-    while step < total_steps and not state["stopped_early"]:
+    last_save = time.time()
+    out_of_time = False
+    tokens_seen, rows_seen, loop_seconds = 0, 0, 0.0
+    while step < total_steps and not state["stopped_early"] and not out_of_time:
+        epoch = step // steps_per_epoch
         batches = batch_order(lengths, cfg.batch_size, cfg.seed + epoch)
-        for batch_ids in batches[step - epoch * steps_per_epoch :]:
-            batch = {k: v.to(device) for k, v in collate([features[i] for i in batch_ids], pad_id).items()}
-            loss = model(**batch).loss
-            loss.backward()
+        groups = [
+            batches[i : i + cfg.grad_accumulation] for i in range(0, len(batches), cfg.grad_accumulation)
+        ]
+        for group in groups[step - epoch * steps_per_epoch :]:
+            step_started = time.perf_counter()
+            n_rows = sum(len(b) for b in group)
+            rows_seen += n_rows
+            loss_sum = 0.0
+            for batch_ids in group:
+                batch = {
+                    k: v.to(device) for k, v in collate([features[i] for i in batch_ids], pad_id).items()
+                }
+                tokens_seen += int(batch["attention_mask"].sum())
+                with autocast(device, precision):
+                    loss = model(**batch).loss
+                # Each micro-batch weighs by its rows, so the step equals one batch of all of them.
+                (loss.float() * (len(batch_ids) / n_rows)).backward()
+                loss_sum += loss.item() * len(batch_ids) / n_rows
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            loop_seconds += time.perf_counter() - step_started
             step += 1
             state["step"] = step
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss_sum:.3f}")
             if cfg.mode == "validated" and step % cfg.eval_every == 0:
                 f1 = dev_f1(model, tokenizer, dev, cfg)
                 state["history"].append({"step": step, "dev_f1": round(f1, 2)})
@@ -355,23 +311,41 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                 bar.write(f"step {step}: dev F1 {f1:.2f} (best {state['best_f1']:.2f})")
                 if state["bad_evals"] >= cfg.patience:
                     state["stopped_early"] = True
-            if step % cfg.checkpoint_every == 0 or step >= total_steps or state["stopped_early"]:
-                _save_checkpoint(checkpoint, model, tokenizer, optimizer, scheduler, state)
-            if step >= total_steps or state["stopped_early"]:
+            done = step >= total_steps or state["stopped_early"]
+            out_of_time = cfg.time_budget is not None and time.time() - started >= cfg.time_budget
+            if (
+                done
+                or out_of_time
+                or step % cfg.checkpoint_every == 0
+                or time.time() - last_save >= cfg.checkpoint_minutes * 60
+            ):
+                save()
+                last_save = time.time()
+            if done or out_of_time:
                 break
-        epoch += 1
     bar.close()
+    finished = step >= total_steps or state["stopped_early"]
 
-    if cfg.mode == "validated" and (output / "best" / "config.json").is_file():
+    if finished and cfg.mode == "validated" and (output / "best" / "config.json").is_file():
         model, tokenizer = load_qa_model(str(output / "best"))
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
+    elapsed = time.time() - started
     summary = {
         "config": asdict(cfg),
         "examples": counts,
         "features": len(features),
         "steps": step,
-        "seconds": round(time.time() - started, 1),
+        "total_steps": total_steps,
+        "finished": finished,
+        "precision": "fp32" if precision is None else str(precision).split(".")[-1],
+        "device": str(device),
+        "seconds": round(seconds_before + elapsed, 1),
+        "seconds_this_call": round(elapsed, 1),
+        "tokens_this_call": tokens_seen,
+        "features_this_call": rows_seen,
+        # optimizer steps only (no loading, tokenising, evaluating or checkpointing): what a step costs
+        "seconds_per_feature": round(loop_seconds / rows_seen, 4) if rows_seen else None,
         "best_dev_f1": state["best_f1"] if cfg.mode == "validated" else None,
         "history": state["history"],
         "stopped_early": state["stopped_early"],

@@ -227,3 +227,94 @@ def test_learning_curve_points_resume_and_plot(tmp_path, tiny_dir):
     assert len(saved["points"]) == 4
     again = run_curve(base, target, dev, [0, 80], [other], out, progress=False)  # all points cached
     assert [p.f1 for p in again] == [p.f1 for p in points]
+
+
+def test_time_budget_stops_cleanly_and_the_next_call_goes_on_exactly(tmp_path, tiny_dir, monkeypatch):
+    """A run spanning working sessions: stop when the budget is spent, resume later (features from the
+    cache, same data order, optimizer, schedule and RNG), and end with the uninterrupted run's weights.
+    With gradient accumulation, so a step is several micro-batches."""
+    data = toy_file(tmp_path / "toy.en.train.json", 48)
+
+    def cfg(out, budget=None):
+        return TrainConfig(
+            model=str(tiny_dir),
+            train_files=[data],
+            output_dir=str(tmp_path / out),
+            epochs=2,
+            batch_size=4,
+            grad_accumulation=2,
+            max_length=64,
+            learning_rate=1e-3,
+            time_budget=budget,
+        )
+
+    straight = train(cfg("straight"), progress=False)
+    assert straight["finished"] and straight["steps"] == straight["total_steps"] == 12
+    clock = {"t": 1000.0}
+
+    def fake_time():
+        clock["t"] += 1.0  # every call to the clock is one second of training
+        return clock["t"]
+
+    monkeypatch.setattr(train_module.time, "time", fake_time)
+    first = train(cfg("split", budget=15), progress=False)
+    assert not first["finished"] and 0 < first["steps"] < 12
+    encoded = {"n": 0}
+    real_encode = train_module.build_feature_store.__globals__["encode"]
+
+    def counting_encode(*args, **kwargs):
+        encoded["n"] += 1
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setitem(train_module.build_feature_store.__globals__, "encode", counting_encode)
+    second = train(cfg("split"), progress=False)
+    assert second["finished"] and second["steps"] == 12
+    assert encoded["n"] == 0  # the features came from the run's cache
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(tmp_path / "split" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_samples_of_parallel_files_keep_the_same_questions(tmp_path):
+    from qa_engine.train_data import MixSpec, gather_examples
+
+    en = toy_file(tmp_path / "toy.en.train.json", 40, seed=0, prefix="q")
+    de = toy_file(tmp_path / "toy.de.train.json", 40, seed=5, prefix="q")  # same ids, other texts...
+    german = json.loads((tmp_path / "toy.de.train.json").read_text())
+    for paragraph in german["data"][0]["paragraphs"]:
+        paragraph["qas"][0]["question"] = "was ist die antwort"  # ...and another language's question
+    (tmp_path / "toy.de.train.json").write_text(json.dumps(german))
+    spec = MixSpec(files=(en, de), samples=(("toy.en.train.json", 10), ("toy.de.train.json", 10)),
+                   cross_lingual=True, cross_lingual_max=15)  # fmt: skip
+    examples, counts = gather_examples(spec)
+    assert counts == {"toy.en.train.json": 10, "toy.de.train.json": 10, "cross-lingual pairs": 15}
+    # every kept question has its translation kept too, so all 20 could pair; the cap keeps 15
+    smaller, _ = gather_examples(MixSpec(files=(en,), samples=(("toy.en.train.json", 5),)))
+    assert set(smaller) <= set(examples[:10])  # a smaller sample is part of a larger one
+
+
+def test_sample_windows_give_disjoint_slices_for_training_stages(tmp_path):
+    from qa_engine.train_data import MixSpec, gather_examples
+
+    data = toy_file(tmp_path / "toy.en.train.json", 40)
+    first, _ = gather_examples(MixSpec(files=(data,), samples=(("toy.en.train.json", 10),)))
+    second, _ = gather_examples(MixSpec(files=(data,), samples=(("toy.en.train.json", (10, 25)),)))
+    both, _ = gather_examples(MixSpec(files=(data,), samples=(("toy.en.train.json", 25),)))
+    assert len(first) == 10 and len(second) == 15 and not set(first) & set(second)
+    assert set(first) | set(second) == set(both)
+
+
+def test_bench_train_times_fp32_and_bf16_on_the_same_batches(tmp_path, tiny_dir):
+    from kate.bench_train import bench_train
+
+    data = toy_file(tmp_path / "toy.en.train.json", 64)
+    dev = toy_file(tmp_path / "toy.en.dev.json", 10, seed=1, prefix="d")
+    out = tmp_path / "benchmarks.md"
+    rows = bench_train(
+        str(tiny_dir), [data], {}, [dev], output=out, steps=3, batch_size=8, limit=10, progress=False
+    )
+    assert [r.precision for r in rows] == ["fp32", "bf16"]
+    assert all(r.features == 24 and r.seconds_per_feature > 0 for r in rows)  # 3 steps of 8, both runs
+    assert rows[0].tokens == rows[1].tokens  # the same batches
+    text = out.read_text()
+    assert "<!-- bench:train -->" in text and "| fp32 |" in text and "| bf16 |" in text
