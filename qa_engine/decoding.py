@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .spans import whole_span
+
 # Characters that belong to the grapheme before them: a span must never end just before one of these
 # (it would cut "é" written as e + U+0301, a flag, a skin tone, or a ZWJ emoji sequence in half).
 _ZWJ = "\u200d"
@@ -141,7 +143,8 @@ def candidates_from_chunk(
     passage: int,
     null_score: float,
 ) -> list[SpanCandidate]:
-    """Map one chunk's token spans to character spans of the passage text. A span may not cross a line
+    """Map one chunk's token spans to character spans of the passage text, widened to whole words,
+    numbers with their units and balanced brackets (`spans.whole_span`). A span may not cross a line
     break: passage lines are headings, list items and table rows, and an answer never runs from one into
     the next."""
     out = []
@@ -149,6 +152,7 @@ def candidates_from_chunk(
         if score == float("-inf"):
             break  # topk is sorted: the rest are impossible too
         char_start, char_end = snap_span(text, int(offsets[s, 0]), int(offsets[e, 1]))
+        char_start, char_end = whole_span(text, char_start, char_end)
         if char_end > char_start and "\n" not in text[char_start:char_end]:
             out.append(SpanCandidate(request, passage, char_start, char_end, score, null_score))
     return out
