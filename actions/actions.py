@@ -120,7 +120,9 @@ def show_candidate(
 ) -> list[EventType]:
     """Show an intranet answer, its record filled from the candidate."""
     record.answer, record.source_url, record.source_title = candidate.answer, candidate.url, candidate.title
-    record.score = candidate.score
+    # The feedback log keeps the calibrated confidence (like Rasa's intent confidence for scripted
+    # answers, a probability): raw reader scores change scale with every retraining.
+    record.score = candidate.confidence if candidate.confidence is not None else candidate.score
     record.shown_urls = [*record.shown_urls, candidate.url]
     return offer(dispatcher, record, text=format_candidate(candidate, record.language, another=another))
 

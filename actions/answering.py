@@ -28,6 +28,7 @@ from knowledge.cache import VectorCache
 from knowledge.library import Knowledge
 from knowledge.store import StoreUnavailable
 from qa_engine import Answer, Passage
+from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
 from qa_engine.ranker import Ranker, Ranking, rank, rescore
 
@@ -65,7 +66,8 @@ class KnowledgeAnswerer:
         model_name: str,
         fetch_budget_s: float = 3.0,
         answer_budget_s: float = 20.0,
-        min_score: float = 0.0,
+        calibration: Calibration | None = None,
+        min_confidence: float | None = None,
         rank_top: int = 10,
         rank_weight: float = 10.0,
     ) -> None:
@@ -75,7 +77,9 @@ class KnowledgeAnswerer:
         self.model_name = model_name
         self.fetch_budget_s = fetch_budget_s
         self.answer_budget_s = answer_budget_s
-        self.min_score = min_score
+        # No calibration (tests, tools): every span that beats "no answer" is given, as before.
+        self.calibration = calibration or Calibration(slope=1.0, intercept=0.0, model="margin > 0")
+        self.min_confidence = self.calibration.threshold if min_confidence is None else min_confidence
         self.rank_top = rank_top
         self.rank_weight = rank_weight
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
@@ -109,7 +113,8 @@ class KnowledgeAnswerer:
             model_name=model,
             fetch_budget_s=settings.fetch_budget,
             answer_budget_s=settings.answer_budget,
-            min_score=settings.answer_min_score,
+            calibration=for_model(settings.qa_model),
+            min_confidence=settings.answer_min_confidence,
             rank_top=settings.rank_top,
             rank_weight=settings.rank_weight,
         )
@@ -207,9 +212,17 @@ class KnowledgeAnswerer:
             url = a.passage.url
             if all(url != p[1] for p in pages):
                 pages.append((a.passage.title or url, url))
-            if a.score >= self.min_score and all(url != c.url for c in candidates):
+            confidence = self.calibration.confidence(a.score)
+            if confidence >= self.min_confidence and all(url != c.url for c in candidates):
                 candidates.append(
-                    Candidate(a.text, a.sentence, url, a.passage.title or url, round(float(a.score), 4))
+                    Candidate(
+                        a.text,
+                        a.sentence,
+                        url,
+                        a.passage.title or url,
+                        round(float(a.score), 4),
+                        round(confidence, 4),
+                    )
                 )
         return Outcome("answered" if candidates else "unsure", candidates, pages[:BEST_PAGES])
 

@@ -28,7 +28,8 @@ class Candidate:
     sentence: str
     url: str
     title: str
-    score: float
+    score: float  # the reader's raw score (margin over "no answer", minus the ranker's penalty)
+    confidence: float | None = None  # calibrated probability that the answer is right
 
 
 @dataclass

@@ -190,7 +190,7 @@ def run_eval(folds: int, output: Path) -> int:
     return 0
 
 
-# -- the intranet answers' confidence threshold (KATE_ANSWER_MIN_SCORE) ------------------------------------
+# -- the intranet answers' confidence threshold (KATE_ANSWER_MIN_CONFIDENCE) -------------------------------
 # Questions an employee might ask that the demo intranet does not answer: the bot should say it is unsure.
 UNANSWERABLE = [
     ("en", "Who is the data protection officer?"),
@@ -218,15 +218,17 @@ class ScoredAnswer:
     language: str
     question: str
     answer: str
-    score: float
+    score: float  # the reader's raw score of its best answer
+    confidence: float  # calibrated (the reader's calibration)
     answerable: bool
     right: bool  # an answerable question whose best answer has F1 >= 0.5 against an accepted answer
 
 
 def score_demo_questions(settings: Settings) -> list[ScoredAnswer]:
-    """The best answer and its score for every demo HR question and every UNANSWERABLE one, read as the
-    bot reads them (ranker, then reader, over all demo pages at once)."""
+    """The best answer and its confidence for every demo HR question and every UNANSWERABLE one, read as
+    the bot reads them (ranker, then reader, over all demo pages at once)."""
     from knowledge import demo_passages, demo_questions
+    from qa_engine.calibration import for_model
     from qa_engine.evaluate import best_over_gold, f1_score
     from qa_engine.ranker import rank_and_read
 
@@ -234,6 +236,7 @@ def score_demo_questions(settings: Settings) -> list[ScoredAnswer]:
 
     reader = make_reader(settings, None)
     ranker = make_ranker(settings, None, reader)
+    calibration = for_model(settings.qa_model)
     passages = demo_passages()
     asked = [(i["lang"], i["question"], i["answers"], i["page"].split("/")[0]) for i in demo_questions()]
     asked += [(lang, q, [], lang) for lang, q in UNANSWERABLE]
@@ -244,51 +247,46 @@ def score_demo_questions(settings: Settings) -> list[ScoredAnswer]:
                  if a.passage is not None]  # fmt: skip
         text, score = (found[0].text, found[0].score) if found else ("", float("-inf"))
         right = bool(gold) and best_over_gold(f1_score, text, gold, page_lang) >= 0.5
-        rows.append(ScoredAnswer(lang, question, text, score, bool(gold), right))
+        conf = calibration.confidence(score) if found else 0.0
+        rows.append(ScoredAnswer(lang, question, text, score, conf, bool(gold), right))
     return rows
 
 
-def answer_threshold(rows: list[ScoredAnswer]) -> tuple[float, int]:
-    """The threshold that makes the most good decisions: give a right answer, or hold back a wrong one
-    or one to an unanswerable question. Ties go to the lower threshold (answer more)."""
-    candidates = sorted({round(r.score, 1) for r in rows if r.score != float("-inf")} | {0.0})
-    best = (0.0, -1)
-    for t in candidates:
-        good = sum((r.score >= t) == r.right for r in rows)
-        if good > best[1]:
-            best = (t, good)
-    return best
-
-
-def render_answers(rows: list[ScoredAnswer], best: float, default: float) -> str:
+def render_answers(rows: list[ScoredAnswer], threshold: float) -> str:
+    """What the bot does on the demo questions at its threshold and around it. The threshold itself is
+    chosen on dev questions (`kate qa calibrate`, docs/calibration.md), not on these: they judge it."""
     answerable = [r for r in rows if r.answerable]
     unanswerable = [r for r in rows if not r.answerable]
-    right_given = sum(r.right and r.score >= default for r in answerable)
-    wrong_given = sum(not r.right and r.score >= default for r in answerable)
-    held_back = sum(r.score < default for r in unanswerable)
+
+    def given(t: float) -> tuple[int, int, int]:
+        return (
+            sum(r.right and r.confidence >= t for r in answerable),
+            sum(not r.right and r.confidence >= t for r in answerable),
+            sum(r.confidence < t for r in unanswerable),
+        )
+
+    right_given, wrong_given, held_back = given(threshold)
     lines = [
         "Command: `kate bot eval --answers-only`: the demo intranet's "
         f"{len(answerable)} HR questions (docs/qa-results.md) and {len(unanswerable)} questions it does not "
-        "answer, each read as the bot reads it (ranker, then reader, over all 17 demo pages).",
+        "answer, each read as the bot reads it (ranker, then reader, over all demo pages).",
         "",
-        f"With `KATE_ANSWER_MIN_SCORE` = **{default:g}** (the setting) the bot gives {right_given} of "
-        f"{sum(r.right for r in answerable)} right answers, gives {wrong_given} wrong ones, and says it is "
-        f"unsure (linking the most relevant pages) for {held_back} of {len(unanswerable)} questions the "
-        f"intranet does not answer. The threshold with the most right decisions on these {len(rows)} "
-        f"questions is {best:g}.",
+        f"At the bot's confidence threshold **{threshold:.2f}** (calibrated on dev questions, "
+        "docs/calibration.md; `KATE_ANSWER_MIN_CONFIDENCE` overrides it) the bot gives "
+        f"{right_given} of {sum(r.right for r in answerable)} right answers, gives {wrong_given} wrong ones, "
+        f"and says it is unsure (linking the most relevant pages) for {held_back} of {len(unanswerable)} "
+        "questions the intranet does not answer.",
         "",
-        "| threshold | right answers given | wrong answers given | unanswerable held back |",
+        "| confidence threshold | right answers given | wrong answers given | unanswerable held back |",
         "|---:|---:|---:|---:|",
     ]
-    for t in sorted({0.0, 4.0, 5.0, 6.0, 6.5, 7.0, 7.5, best, default}):
-        lines.append(
-            f"| {t:g} | {sum(r.right and r.score >= t for r in answerable)} "
-            f"| {sum(not r.right and r.score >= t for r in answerable)} "
-            f"| {sum(r.score < t for r in unanswerable)} of {len(unanswerable)} |"
-        )
+    for t in sorted({0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, round(threshold, 3)}):
+        r, w, h = given(t)
+        mark = " (the bot's)" if t == round(threshold, 3) else ""
+        lines.append(f"| {t:g}{mark} | {r} | {w} | {h} of {len(unanswerable)} |")
     lines += [
         "",
-        "| | questions | score: min | median | max |",
+        "| | questions | confidence: min | median | max |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, group in (
@@ -296,17 +294,21 @@ def render_answers(rows: list[ScoredAnswer], best: float, default: float) -> str
         ("wrong answer", [r for r in answerable if not r.right]),
         ("not on the intranet", unanswerable),
     ):
-        scores = sorted(r.score for r in group)
-        if scores:
-            median = scores[len(scores) // 2]
-            lines.append(f"| {name} | {len(scores)} | {scores[0]:.1f} | {median:.1f} | {scores[-1]:.1f} |")
+        confs = sorted(r.confidence for r in group)
+        if confs:
+            median = confs[len(confs) // 2]
+            lines.append(f"| {name} | {len(confs)} | {confs[0]:.2f} | {median:.2f} | {confs[-1]:.2f} |")
     return "\n".join(lines)
 
 
 def run_answers_eval(settings: Settings, output: Path) -> float:
+    from qa_engine.calibration import for_model
+
     rows = score_demo_questions(settings)
-    threshold, _ = answer_threshold(rows)
-    body = render_answers(rows, threshold, settings.answer_min_score)
+    threshold = settings.answer_min_confidence
+    if threshold is None:
+        threshold = for_model(settings.qa_model).threshold
+    body = render_answers(rows, threshold)
     text = f"<!-- bench:answers -->\n{body}\n<!-- /bench:answers -->"
     if not output.exists():
         output.write_text(HEADER, encoding="utf-8")

@@ -14,6 +14,7 @@ from qa_engine.types import ReaderConfig
 
 # The QA dev data of a development checkout (`../shared` beside the repository); absent for users.
 SHARED_QA_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
+SHARED_QA_TRAIN = SHARED_QA_DEV.parent / "train"
 
 
 class SettingsError(ValueError):
@@ -91,7 +92,9 @@ class Settings:
     rasa_port: int
     actions_port: int
     answer_budget: float  # seconds the bot may spend on one intranet answer (fetch + rank + read)
-    answer_min_score: float  # below this the bot says it is unsure instead of answering
+    # below this calibrated confidence the bot says it is unsure instead of answering; None: the threshold
+    # chosen with the reader's calibration (`kate qa calibrate`)
+    answer_min_confidence: float | None
     max_question_chars: int  # longer messages are refused with a clear reply, not read
     answer_ttl: float  # seconds a rated answer stays votable (its 👍/👎 buttons)
     web_port: int  # the web app: chat page, widget script, admin console
@@ -182,7 +185,9 @@ class Settings:
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),
             answer_budget=_float("KATE_ANSWER_BUDGET", get("KATE_ANSWER_BUDGET", "20")),
-            answer_min_score=_float_any("KATE_ANSWER_MIN_SCORE", get("KATE_ANSWER_MIN_SCORE", "6.5")),
+            answer_min_confidence=_optional_float(
+                "KATE_ANSWER_MIN_CONFIDENCE", get("KATE_ANSWER_MIN_CONFIDENCE", "")
+            ),
             max_question_chars=_positive_int(
                 "KATE_MAX_QUESTION_CHARS", get("KATE_MAX_QUESTION_CHARS", "1000")
             ),
@@ -203,6 +208,14 @@ class Settings:
         )
         if settings.qa_url and not settings.qa_url.startswith(("http://", "https://")):
             raise SettingsError(f"KATE_QA_URL must be an http(s) URL, got {settings.qa_url!r}")
+        if env.get("KATE_ANSWER_MIN_SCORE", "").strip():
+            raise SettingsError(
+                "KATE_ANSWER_MIN_SCORE was a raw logit margin whose meaning changed with every retraining; "
+                "set KATE_ANSWER_MIN_CONFIDENCE (a calibrated probability from 0 to 1) instead"
+            )
+        conf = settings.answer_min_confidence
+        if conf is not None and not 0.0 <= conf <= 1.0:
+            raise SettingsError(f"KATE_ANSWER_MIN_CONFIDENCE must be between 0 and 1, got {conf:g}")
         if settings.stride >= settings.max_length:
             raise SettingsError("KATE_STRIDE must be smaller than KATE_MAX_LENGTH")
         return settings

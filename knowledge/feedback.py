@@ -37,7 +37,7 @@ class FeedbackEntry:
     answer: str = ""  # the answer text, or the response name for a scripted answer
     source_url: str = ""
     source_title: str = ""
-    score: float | None = None
+    score: float | None = None  # confidence in [0, 1]: Rasa's for scripted answers, calibrated for qa
     language: str = ""
     model: str = ""
     time: float = 0.0  # epoch seconds; set when stored

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED_FILE = WEIGHTS_DIR / "kate-reader-e5-small.safetensors"
+SHIPPED_CALIBRATION = WEIGHTS_DIR / "kate-reader-e5-small.calibration.json"  # `kate qa calibrate`
 BASE_NAME = "multilingual-e5-small"
 WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
 FORMAT_VERSION = 1

@@ -75,3 +75,12 @@ def test_knowledge_and_ranker_settings():
         custom.redis_url == "redis://db:6379/3" and custom.ranker is None and custom.ranker_config() is None
     )
     assert custom.rank_weight == 0.0 and custom.cache_ttl == 60.0
+
+
+def test_answer_confidence_replaces_the_raw_score_threshold():
+    assert Settings.from_env({}).answer_min_confidence is None  # the calibration's own threshold
+    assert Settings.from_env({"KATE_ANSWER_MIN_CONFIDENCE": "0.7"}).answer_min_confidence == 0.7
+    with pytest.raises(SettingsError, match="KATE_ANSWER_MIN_CONFIDENCE"):
+        Settings.from_env({"KATE_ANSWER_MIN_CONFIDENCE": "7"})
+    with pytest.raises(SettingsError, match="KATE_ANSWER_MIN_CONFIDENCE"):
+        Settings.from_env({"KATE_ANSWER_MIN_SCORE": "6.5"})  # the old setting says what replaced it

@@ -160,3 +160,33 @@ def test_answer_text_from_a_page_cannot_form_links():
     text = format_candidate(evil, "ja")
     assert "](javascript" not in text and text.endswith("出典：[T](http://i/p)")
     assert "> Win a [prize] (javascript:alert(1)) now." in text
+
+
+def test_the_bot_answers_only_above_the_calibrated_confidence(rt):
+    """The threshold is a probability from the reader's calibration, not a raw score; candidates carry
+    their confidence (the feedback log keeps it), and the pages are linked either way."""
+    from qa_engine import Answer, Passage
+    from qa_engine.calibration import Calibration
+
+    def answer(text, score, url):
+        return Answer(text=text, score=score, passage=Passage(text + ".", url=url, title=url), sentence=text)
+
+    found = [
+        answer("sure", 9.0, "http://i/a"),
+        answer("maybe", 5.0, "http://i/b"),
+        answer("no", 1.0, "http://i/c"),
+    ]
+    cal = Calibration(slope=1.0, intercept=-6.0, threshold=0.6)  # 9 -> 0.95, 5 -> 0.27, 1 -> 0.007
+    answerer = KnowledgeAnswerer(rt.answerer.knowledge, None, None, model_name="m", calibration=cal)
+    outcome = answerer._select(found, None)
+    assert [c.answer for c in outcome.candidates] == ["sure"]
+    assert outcome.candidates[0].confidence == pytest.approx(0.9526, abs=1e-3)
+    assert [url for _, url in outcome.best_pages] == ["http://i/a", "http://i/b", "http://i/c"]
+    looser = KnowledgeAnswerer(
+        rt.answerer.knowledge, None, None, model_name="m", calibration=cal, min_confidence=0.2
+    )
+    assert [c.answer for c in looser._select(found, None).candidates] == ["sure", "maybe"]
+    nothing = KnowledgeAnswerer(
+        rt.answerer.knowledge, None, None, model_name="m", calibration=cal, min_confidence=0.99
+    )
+    assert nothing._select(found, None).status == "unsure"

@@ -90,7 +90,7 @@ def test_thumbs_down_on_a_scripted_answer_asks_the_intranet(stack):
     assert LINK.findall(qa["text"]), replies  # an intranet answer with its source linked, in French...
     if "buttons" in qa:
         assert "Source :" in qa["text"] and [b["title"] for b in qa["buttons"]] == ["👍", "👎"]
-    else:  # ...or, below KATE_ANSWER_MIN_SCORE, the pages to read
+    else:  # ...or, below the confidence threshold (KATE_ANSWER_MIN_CONFIDENCE), the pages to read
         assert qa["text"].startswith(TEXTS["fr"]["unsure"] + " " + TEXTS["fr"]["pages_help"])
     (entry,) = feedback_for(stack, sender)
     assert (entry.vote, entry.kind, entry.language) == ("down", "scripted", "fr")

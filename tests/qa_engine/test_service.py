@@ -264,7 +264,7 @@ def test_the_action_server_reads_through_the_service_with_the_same_outcome(
         knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=2, total_timeout=5))
 
         def outcome(reader) -> object:
-            answerer = KnowledgeAnswerer(knowledge, reader, None, model_name="m", min_score=-1e9)
+            answerer = KnowledgeAnswerer(knowledge, reader, None, model_name="m", min_confidence=0.0)
             try:
                 return asyncio.run(answerer.answer("how many leave days w3 ?"))
             finally:
