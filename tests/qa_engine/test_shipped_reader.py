@@ -34,7 +34,7 @@ def ranker(kate_reader):
 
 def test_top1_accuracy_on_demo_hr_pages(kate_reader, ranker):
     accuracy, rows = hr_accuracy(kate_reader, ranker)
-    wrong = [(item.question, text) for item, text, ok in rows if not ok]
+    wrong = [(r.item.question, r.text, r.page) for r in rows if not r.ok]
     assert accuracy >= MIN_ACCURACY, f"top-1 accuracy {accuracy:.0f}%; wrong: {wrong}"
 
 
@@ -100,3 +100,45 @@ def test_bf16_ranks_like_fp32(ranker):
         twin = Ranker(config, tokenizer=ranker.tokenizer)
         firsts[precision] = [int(twin.similarities(q, passages).argmax()) for q in questions]
     assert sum(a == b for a, b in zip(firsts["fp32"], firsts["bf16"], strict=True)) >= 19, firsts
+
+
+def test_calibration_run_fits_chooses_and_reports_on_separate_questions(kate_reader, ranker, tmp_path):
+    """`kate qa calibrate` end to end on two dev files: questions split by id, half asked again without
+    their paragraph (always wrong), a curve that rises with the score, a report and its plot."""
+    import shutil
+
+    from kate.qa_calibrate import SPLITS, run_calibration
+    from qa_engine.calibration import Calibration
+
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for name in ("xquad.en.dev.json", "asai2018.fr.dev.json"):
+        if not (SHARED_QA_DEV / name).is_file():
+            pytest.skip("../shared/data/qa/dev is not beside this checkout")
+        shutil.copy(SHARED_QA_DEV / name, dev / name)
+    out = tmp_path / "calibration.json"
+    run = run_calibration(
+        kate_reader,
+        ranker,
+        dev,
+        "test",
+        out,
+        tmp_path / "docs",
+        command="test",
+        limit=24,
+        read_top=5,
+        weight=10,
+    )
+    rows = run.instances
+    assert {r.split for r in rows} == set(SPLITS)
+    by_question = {}
+    for r in rows:
+        by_question.setdefault((r.file, r.question_id), set()).add(r.split)
+    assert all(len(s) == 1 for s in by_question.values())  # a question never sits in two splits
+    assert any(not r.answerable for r in rows) and not any(r.right for r in rows if not r.answerable)
+    saved = Calibration.load(out)
+    assert saved.slope > 0 and 0 < saved.threshold < 1
+    assert saved.confidence(max(r.score for r in rows)) > saved.confidence(min(r.score for r in rows))
+    text = (tmp_path / "docs" / "calibration.md").read_text()
+    assert "report" in text and "confidence >=" in text
+    assert (tmp_path / "docs" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
