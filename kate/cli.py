@@ -17,7 +17,7 @@ from qa_engine.ranker import Ranker, RankerConfig, rank_and_read
 
 from .knowledge_cli import add_parsers as add_knowledge_parsers
 from .models import ensure_model, make_ranker, make_reader, quiet_libraries
-from .settings import SHARED_QA_DEV, Settings, SettingsError
+from .settings import SHARED_QA_DEV, SHARED_QA_TRAIN, Settings, SettingsError
 
 SAMPLE_QUESTIONS = (
     "How many days of paid annual leave do full-time employees get?",
@@ -51,7 +51,12 @@ def load_pages(urls: list[str], files: list[str], settings: Settings) -> tuple[l
     return passages, problems
 
 
-def print_answers(question: str, answers: list, timings: dict[str, float], as_json: bool) -> None:
+def print_answers(
+    question: str, answers: list, timings: dict[str, float], as_json: bool, calibration: object = None
+) -> None:
+    def confidence(a: object) -> float | None:
+        return None if calibration is None else round(calibration.confidence(a.score), 4)
+
     if as_json:
         print(
             json.dumps(
@@ -61,6 +66,7 @@ def print_answers(question: str, answers: list, timings: dict[str, float], as_js
                         {
                             "text": a.text,
                             "score": round(a.score, 4),
+                            "confidence": confidence(a),
                             "sentence": a.sentence,
                             "title": a.passage.title,
                             "url": a.passage.url,
@@ -82,7 +88,9 @@ def print_answers(question: str, answers: list, timings: dict[str, float], as_js
     if not answers:
         print("   (no answer)")
     for rank, a in enumerate(answers, 1):
-        print(f"{rank}. {a.text}    [score {a.score:.2f}]")
+        conf = confidence(a)
+        shown = f"score {a.score:.2f}" + ("" if conf is None else f", confidence {conf:.0%}")
+        print(f"{rank}. {a.text}    [{shown}]")
         print(f"   « {a.sentence} »")
         section = a.passage.section
         where = (
@@ -123,7 +131,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         min_score=settings.min_score,
     )
     timings["rank+read" if ranker else "read"] = time.perf_counter() - t1
-    print_answers(args.question, answers, timings, args.json)
+    from qa_engine.calibration import for_model
+
+    print_answers(args.question, answers, timings, args.json, for_model(args.model or settings.qa_model))
     return 0
 
 
@@ -266,41 +276,88 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+RECIPE_FIELDS = {
+    "freeze_word_embeddings", "batch_size", "learning_rate", "epochs", "max_steps", "seed", "cross_lingual",
+    "cross_lingual_max", "cross_lingual_per_example", "dropout", "warmup", "weight_decay", "max_length",
+    "grad_accumulation", "precision", "mode", "eval_every", "patience", "dev_limit",
+}  # fmt: skip
+
+
+def recipe_config(path: Path, data_root: Path) -> dict:
+    """TrainConfig fields from a recipe file (qa_engine/recipes/*.json): the start model, the training
+    files with their sample sizes, and the hyperparameters, so a shipped reader is one command away."""
+    recipe = json.loads(path.read_text(encoding="utf-8"))
+    unknown = set(recipe.get("train", {})) - RECIPE_FIELDS
+    if unknown:
+        raise ValueError(f"{path}: unknown training settings {sorted(unknown)}")
+    files = [str(data_root / name) for name in recipe["data"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise ValueError(f"{path}: training files not found: {missing}")
+    samples = {
+        name: int(n) if isinstance(n, int) else (int(n[0]), int(n[1]))
+        for name, n in recipe["data"].items()
+        if n is not None
+    }
+    return {"model": recipe["model"], "train_files": files, "samples": samples, **recipe.get("train", {})}
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from qa_engine.train import TrainConfig, train
 
-    spec = args.model or settings.qa_model
-    ensure_model(settings, spec)
-    samples = {}
+    samples: dict[str, int | tuple[int, int]] = {}
     for item in args.sample or []:
         name, _, count = item.rpartition("=")
-        if not name or not count.isdigit():
-            print(f"kate qa train: --sample wants FILE=N, got {item!r}", file=sys.stderr)
+        first, _, last = count.partition(":")
+        if not name or not first.isdigit() or (last and not last.isdigit()):
+            print(f"kate qa train: --sample wants FILE=N or FILE=A:B, got {item!r}", file=sys.stderr)
             return 2
-        samples[name] = int(count)
-    cfg = TrainConfig(
-        model=spec,
-        train_files=args.data,
-        output_dir=args.output,
-        mode=args.mode,
-        dev_files=args.dev or [],
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
-        dropout=args.dropout,
-        eval_every=args.eval_every,
-        patience=args.patience,
-        dev_limit=args.dev_limit,
-        samples=samples,
-        cross_lingual=args.cross_lingual,
-        freeze_word_embeddings=args.freeze_embeddings,
-        seed=args.seed,
-        max_length=args.max_length,
-        stride=settings.stride,
-        max_steps=args.max_steps,
-        device=settings.device,
-        models_dir=str(settings.models_dir),
-    )
+        samples[name] = (int(first), int(last)) if last else int(first)
+    if not args.recipe and not args.data:
+        print("kate qa train: give --data files or a --recipe", file=sys.stderr)
+        return 2
+    common = {
+        "output_dir": args.output,
+        "stride": settings.stride,
+        "device": settings.device,
+        "models_dir": str(settings.models_dir),
+        "time_budget": args.time_budget * 60 if args.time_budget else None,
+        "checkpoint_minutes": args.checkpoint_minutes,
+        "dev_files": args.dev or [],
+    }
+    if args.recipe:
+        try:
+            fields = recipe_config(Path(args.recipe), Path(args.data_root))
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"kate qa train: bad recipe: {exc}", file=sys.stderr)
+            return 2
+        if args.model:
+            fields["model"] = args.model
+        cfg = TrainConfig(**fields, **common)
+    else:
+        cfg = TrainConfig(
+            model=args.model or settings.qa_model,
+            train_files=args.data,
+            mode=args.mode,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            dropout=args.dropout,
+            eval_every=args.eval_every,
+            patience=args.patience,
+            dev_limit=args.dev_limit,
+            samples=samples,
+            cross_lingual=args.cross_lingual,
+            cross_lingual_max=args.cross_lingual_max,
+            freeze_word_embeddings=args.freeze_embeddings,
+            seed=args.seed,
+            max_length=args.max_length,
+            max_steps=args.max_steps,
+            grad_accumulation=args.grad_accumulation,
+            precision=args.precision,
+            **common,
+        )
+    ensure_model(settings, cfg.model)
     summary = train(cfg, progress=not args.no_progress)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2, ensure_ascii=False))
     return 0
@@ -324,6 +381,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     reader = make_reader(settings, args.model)
     command = "kate qa report" + (f" --model {args.model}" if args.model else "")
+    command += f" --large-limit {args.large_limit}" if args.large_limit != 500 else ""
     summary = run_report(
         reader,
         data_dir,
@@ -331,8 +389,57 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         command,
         progress=not args.no_progress,
         ranker=make_ranker(settings, None, reader),
+        large_dir=data_dir.parent / "dev-large",
+        large_limit=args.large_limit,
     )
     print(json.dumps({"output": args.output, "hr_accuracy": summary["hr_accuracy"]}))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.calibration import FILE_NAME
+    from qa_engine.model_folders import sha256_of
+    from qa_engine.model_store import DEFAULT_MODEL
+    from qa_engine.shipped import SHIPPED_CALIBRATION, SHIPPED_FILE
+
+    from .qa_calibrate import run_calibration
+
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        print(f"kate qa calibrate: {data_dir} is not a folder of SQuAD files", file=sys.stderr)
+        return 2
+    spec = args.model or settings.qa_model
+    if spec == DEFAULT_MODEL:
+        target, sha = SHIPPED_CALIBRATION, sha256_of(SHIPPED_FILE)
+    elif Path(spec).expanduser().is_dir():
+        target, sha = Path(spec).expanduser() / FILE_NAME, ""
+    else:
+        print(
+            f"kate qa calibrate: {spec!r} is neither Kate's shipped reader nor a local folder",
+            file=sys.stderr,
+        )
+        return 2
+    reader = make_reader(settings, spec)
+    command = (
+        "kate qa calibrate" + (f" --model {args.model}" if args.model else "") + f" --limit {args.limit}"
+    )
+    run = run_calibration(
+        reader,
+        make_ranker(settings, None, reader),
+        data_dir,
+        spec,
+        target,
+        Path(args.docs),
+        command=command,
+        limit=args.limit,
+        read_top=settings.rank_top,
+        weight=settings.rank_weight,
+        weights_sha256=sha,
+        progress=not args.no_progress,
+    )
+    c = run.calibration
+    print(json.dumps({"calibration": str(target), "slope": c.slope, "intercept": c.intercept,
+                      "threshold": c.threshold, "report": c.fitted["report"]}, indent=2))  # fmt: skip
     return 0
 
 
@@ -470,6 +577,36 @@ def cmd_bench_cpu(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+BENCH_TRAIN_MIX = {"squad.en.train.json": 256, "jaquad.ja.train.json": 128, "xquad.zh.train.json": 128}
+BENCH_TRAIN_DEV = ("xquad.en.dev.json", "asai2018.ja.dev.json", "multilingualqa.q-fr.c-en.dev.json")
+
+
+def cmd_bench_train(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench_train import bench_train
+
+    train_dir = Path(args.data_root)
+    files = [train_dir / name for name in BENCH_TRAIN_MIX]
+    dev = [SHARED_QA_DEV / name for name in BENCH_TRAIN_DEV]
+    missing = [str(p) for p in files + dev if not p.is_file()]
+    if missing:
+        print(f"kate bench train: missing data files {missing}", file=sys.stderr)
+        return 2
+    spec = args.model or settings.qa_model
+    ensure_model(settings, spec)
+    bench_train(
+        spec,
+        files,
+        dict(BENCH_TRAIN_MIX),
+        dev,
+        output=Path(args.output),
+        steps=args.steps,
+        limit=args.limit,
+        models_dir=str(settings.models_dir),
+        progress=not args.no_progress,
+    )
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.describe():
         print(f"{name:18} {value}")
@@ -545,7 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = qa.add_parser("train", help="fine-tune a QA model on SQuAD-format files")
     tr.add_argument("--model", help="starting checkpoint (default: KATE_QA_MODEL)")
-    tr.add_argument("--data", action="append", required=True, help="training file (repeatable)")
+    tr.add_argument("--data", action="append", help="training file (repeatable)")
+    tr.add_argument("--recipe", help="a recipe file (qa_engine/recipes/*.json): data, samples, settings")
+    tr.add_argument("--data-root", default=str(SHARED_QA_TRAIN), help="where a recipe's files are")
     tr.add_argument("--dev", action="append", help="dev file for the validated mode (repeatable)")
     tr.add_argument("--output", required=True, help="folder for the trained model and its checkpoints")
     tr.add_argument("--mode", choices=("fixed", "validated"), default="fixed")
@@ -556,12 +695,26 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-every", type=int, default=200, help="validated mode: steps between evaluations")
     tr.add_argument("--patience", type=int, default=10)
     tr.add_argument("--dev-limit", type=int, help="questions per dev file when validating")
-    tr.add_argument("--sample", action="append", help="FILE=N: keep N random examples of that file")
+    tr.add_argument(
+        "--sample", action="append", help="FILE=N: keep N examples of that file (FILE=A:B: positions A to B)"
+    )
     tr.add_argument("--cross-lingual", action="store_true", help="add parallel question/context pairs")
     tr.add_argument("--freeze-embeddings", action="store_true", help="freeze the word embeddings (CPU)")
     tr.add_argument("--max-length", type=int, default=384)
-    tr.add_argument("--max-steps", type=int)
+    tr.add_argument("--max-steps", type=int, help="cap on optimizer steps (the schedule is sized to it)")
     tr.add_argument("--seed", type=int, default=42)
+    tr.add_argument("--grad-accumulation", type=int, default=1, help="micro-batches per optimizer step")
+    tr.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="autocast of the forward pass (auto: bf16 on GPUs and on CPUs with bf16 instructions)",
+    )
+    tr.add_argument(
+        "--time-budget", type=float, help="minutes: checkpoint and stop cleanly; run again to go on"
+    )
+    tr.add_argument("--checkpoint-minutes", type=float, default=10.0, help="checkpoint at least this often")
+    tr.add_argument("--cross-lingual-max", type=int, help="keep at most N cross-lingual pairs")
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(func=cmd_train)
 
@@ -578,8 +731,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--model")
     rep.add_argument("--data-dir", default=str(SHARED_QA_DEV))
     rep.add_argument("--output", default="docs/qa-results.md")
+    rep.add_argument("--large-limit", type=int, default=500, help="questions per dev-large file")
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=cmd_report)
+
+    cal = qa.add_parser(
+        "calibrate", help="fit the reader's answer confidence and the bot's threshold on dev questions"
+    )
+    cal.add_argument("--model", help="Kate's shipped reader (default) or a local model folder")
+    cal.add_argument("--data-dir", default=str(SHARED_QA_DEV))
+    cal.add_argument("--limit", type=int, default=40, help="questions per dev file (spread by id)")
+    cal.add_argument("--docs", default="docs", help="where calibration.md and calibration.png go")
+    cal.add_argument("--no-progress", action="store_true")
+    cal.set_defaults(func=cmd_calibrate)
 
     cu = qa.add_parser("curve", help="learning curve: F1 against target-language training examples (PNG)")
     cu.add_argument("--model", help="starting checkpoint (default: KATE_QA_MODEL)")
@@ -641,6 +805,15 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--repeats", type=int, default=2)
     bc.add_argument("--output", default="docs/benchmarks.md")
     bc.set_defaults(func=cmd_bench_cpu)
+
+    bt = bench.add_parser("train", help="training cost per example in fp32 and bf16, and the F1 each gives")
+    bt.add_argument("--model")
+    bt.add_argument("--steps", type=int, default=32)
+    bt.add_argument("--limit", type=int, default=60, help="questions per dev file for F1")
+    bt.add_argument("--data-root", default=str(SHARED_QA_TRAIN))
+    bt.add_argument("--output", default="docs/benchmarks.md")
+    bt.add_argument("--no-progress", action="store_true")
+    bt.set_defaults(func=cmd_bench_train)
 
     st = sub.add_parser("settings", help="print the effective settings")
     st.set_defaults(func=cmd_settings)
