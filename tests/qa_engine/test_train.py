@@ -318,3 +318,24 @@ def test_bench_train_times_fp32_and_bf16_on_the_same_batches(tmp_path, tiny_dir)
     assert rows[0].tokens == rows[1].tokens  # the same batches
     text = out.read_text()
     assert "<!-- bench:train -->" in text and "| fp32 |" in text and "| bf16 |" in text
+
+
+def test_the_recipes_in_the_repository_are_complete(tmp_path):
+    """Each recipe (how a shipped reader was or will be trained) names training files that exist and only
+    settings `kate qa train` knows; a typo is refused, not ignored."""
+    from pathlib import Path
+
+    from kate.cli import recipe_config
+    from kate.settings import SHARED_QA_TRAIN
+
+    if not SHARED_QA_TRAIN.is_dir():
+        pytest.skip("../shared/data/qa/train is not beside this checkout")
+    recipes = sorted((Path(train_module.__file__).parent / "recipes").glob("*.json"))
+    assert {r.stem for r in recipes} >= {"stage1", "stage2", "full-gpu"}
+    for recipe in recipes:
+        fields = recipe_config(recipe, SHARED_QA_TRAIN)
+        TrainConfig(**fields, output_dir=str(tmp_path))  # every field is one TrainConfig knows
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": "m", "data": {}, "train": {"learning_rat": 1e-5}}))
+    with pytest.raises(ValueError, match="learning_rat"):
+        recipe_config(bad, SHARED_QA_TRAIN)
