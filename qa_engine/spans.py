@@ -83,6 +83,9 @@ _OPEN_CLOSE = {
 }
 _JOINERS = ".,:/@-'’_"  # inside one token when letters or digits stand on both sides
 _TRAILING = ",;:、，；：。"
+# Japanese case particles: sentencepiece often glues one to the word before it ("日に", "Workdayで"); an
+# answer never ends on one that follows a kanji, katakana, digit or Latin letter ("25日に" -> "25日").
+_JA_PARTICLES = "にはがをでへともの"
 _MAX_WIDEN = 40  # characters a span may grow on each side: a widening never turns into a paragraph
 
 
@@ -97,6 +100,10 @@ def _is_cjk(ch: str) -> bool:
         or 0xFF66 <= cp <= 0xFF9F  # half-width katakana
         or 0x20000 <= cp <= 0x2FA1F
     )
+
+
+def _is_hiragana(ch: str) -> bool:
+    return 0x3040 <= ord(ch) <= 0x309F
 
 
 def _is_katakana(ch: str) -> bool:
@@ -248,6 +255,8 @@ def whole_span(text: str, start: int, end: int) -> tuple[int, int]:
     start = _currency_before(text, start, lower)
     start, end = _balance(text, start, end, lower, upper)
     while end > start and text[end - 1] in _TRAILING:
+        end -= 1
+    if end - start >= 2 and text[end - 1] in _JA_PARTICLES and not _is_hiragana(text[end - 2]):
         end -= 1
     while end > start and text[end - 1].isspace():
         end -= 1
