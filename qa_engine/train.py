@@ -30,25 +30,8 @@ from .features import effective_max_length, pad_inputs
 from .model_folders import staged_folder
 from .model_store import load_qa_model
 from .reader import Reader, autocast, resolve_device, resolve_precision
-from .train_data import (
-    LabelledExample,
-    MixSpec,
-    TrainFeature,
-    batch_order,
-    build_feature_store,
-    cross_lingual_pairs,
-    label_chunk,
-)
+from .train_data import MixSpec, TrainFeature, batch_order, build_feature_store
 from .types import ReaderConfig
-
-__all__ = [
-    "LabelledExample",
-    "TrainConfig",
-    "batch_order",
-    "cross_lingual_pairs",
-    "label_chunk",
-    "train",
-]
 
 logger = logging.getLogger(__name__)
 

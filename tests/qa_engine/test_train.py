@@ -13,7 +13,8 @@ from tiny_models import random_model, small_vocab_tokenizer
 import qa_engine.train as train_module
 from qa_engine import Passage, Reader, ReaderConfig
 from qa_engine.features import encode
-from qa_engine.train import LabelledExample, TrainConfig, cross_lingual_pairs, label_chunk, train
+from qa_engine.train import TrainConfig, train
+from qa_engine.train_data import LabelledExample, cross_lingual_pairs, label_chunk
 
 WORDS = [
     "the",
