@@ -187,7 +187,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bot_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from .bot_eval import run_answers_eval, run_eval
+    from .answer_threshold import run_answers_eval
+    from .bot_eval import run_eval
 
     run_answers_eval(settings, args.output)
     return 0 if args.answers_only else run_eval(args.folds, args.output)

@@ -50,7 +50,12 @@ def test_off_script_questions_are_answered_from_the_right_page(stack):
     for question, page, fact, source_word in [
         ("Above what value must a gift be declared?", "/en/code-of-conduct.html", "50 euros", "Source:"),
         ("Which extension do I call for the IT service desk?", "/en/it-help.html", "4357", "Source:"),
-        ("Quel est le montant du forfait mobilités durables ?", "/fr/transport.html", "700 euros", "Source :"),  # noqa: E501
+        (
+            "Quel est le montant du forfait mobilités durables ?",
+            "/fr/transport.html",
+            "700 euros",
+            "Source :",
+        ),
     ]:
         replies = stack.say(question)
         assert len(replies) == 1, replies

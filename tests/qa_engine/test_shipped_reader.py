@@ -104,7 +104,8 @@ def test_bf16_ranks_like_fp32(ranker):
 
 def test_calibration_run_fits_chooses_and_reports_on_separate_questions(kate_reader, ranker, tmp_path):
     """`kate qa calibrate` end to end on two dev files: questions split by id, half asked again without
-    their paragraph (always wrong), a curve that rises with the score, a report and its plot."""
+    their paragraph (always wrong), a curve that rises with the score, the bot's threshold chosen on the
+    tune half of the demo HR questions, a report and its plot."""
     import shutil
 
     from kate.qa_calibrate import SPLITS, run_calibration
@@ -138,7 +139,10 @@ def test_calibration_run_fits_chooses_and_reports_on_separate_questions(kate_rea
     assert any(not r.answerable for r in rows) and not any(r.right for r in rows if not r.answerable)
     saved = Calibration.load(out)
     assert saved.slope > 0 and 0 < saved.threshold < 1
+    choice = saved.fitted["threshold_choice"]  # chosen on the tune half of the demo HR questions
+    assert choice["chosen_on"] == "demo HR questions, tune half" and choice["questions"] >= 25
+    assert 0 < choice["threshold_chosen_on_dev"] < 1
     assert saved.confidence(max(r.score for r in rows)) > saved.confidence(min(r.score for r in rows))
     text = (tmp_path / "docs" / "calibration.md").read_text()
-    assert "report" in text and "confidence >=" in text
+    assert "report" in text and "confidence >=" in text and "tune half of the demo HR questions" in text
     assert (tmp_path / "docs" / "calibration.png").read_bytes()[:4] == b"\x89PNG"

@@ -331,9 +331,7 @@ def test_embedded_widget_on_a_phone_by_keyboard_in_the_browser_language(
     assert launcher.get_attribute("aria-expanded") == "true"
     assert page.locator(".panel").get_attribute("role") == "dialog"
     assert page.locator(".messages").get_attribute("role") == "log"
-    assert (
-        page.evaluate(ACTIVE + ".tagName") == "TEXTAREA"
-    )
+    assert page.evaluate(ACTIVE + ".tagName") == "TEXTAREA"
     assert page.locator("textarea").get_attribute("placeholder") == placeholder
     box = page.locator(".panel").bounding_box()
     assert box["width"] == 390  # the whole phone screen
@@ -350,10 +348,7 @@ def test_embedded_widget_on_a_phone_by_keyboard_in_the_browser_language(
         page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
     page.keyboard.press("Escape")
     assert page.locator(".panel").is_hidden()
-    assert (
-        page.evaluate(ACTIVE + ".className")
-        == "launcher"
-    )
+    assert page.evaluate(ACTIVE + ".className") == "launcher"
     assert_inert(page)
 
 
