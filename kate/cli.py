@@ -30,6 +30,7 @@ SAMPLE_QUESTIONS = (
 def load_pages(urls: list[str], files: list[str], settings: Settings) -> tuple[list[Passage], list[str]]:
     """Passages of every page that could be read, and a message for each one that could not."""
     from knowledge import FetchError, fetch_page, page_passages, read_local_page
+    from knowledge.fetch_policy import FetchPolicy
 
     passages: list[Passage] = []
     problems: list[str] = []
@@ -37,7 +38,10 @@ def load_pages(urls: list[str], files: list[str], settings: Settings) -> tuple[l
         try:
             if loader == "url":
                 page = fetch_page(
-                    source, read_timeout=settings.fetch_timeout, max_bytes=settings.max_page_bytes
+                    source,
+                    read_timeout=settings.fetch_timeout,
+                    max_bytes=settings.max_page_bytes,
+                    policy=FetchPolicy.from_settings(settings.fetch_allow, settings.fetch_deny),
                 )
             else:
                 page = read_local_page(source, max_bytes=settings.max_page_bytes)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from knowledge.cache import PageCache
 from knowledge.feedback import FeedbackError
+from knowledge.fetch_policy import FetchPolicy
 from knowledge.library import FetchLimits, Knowledge
 from knowledge.sources import Source, SourceError, SourceRegistry, normalize_url
 from knowledge.store import StoreUnavailable
@@ -40,6 +41,7 @@ def open_knowledge(settings: Settings, seed: bool = True) -> Knowledge:
         total_timeout=2 * settings.fetch_timeout,
         max_bytes=settings.max_page_bytes,
         workers=settings.fetch_workers,
+        policy=FetchPolicy.from_settings(settings.fetch_allow, settings.fetch_deny),
     )
     return Knowledge(registry, cache, limits)
 

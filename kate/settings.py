@@ -84,6 +84,9 @@ class Settings:
     cache_ttl: float
     fetch_workers: int
     fetch_budget: float
+    # the fetching policy (knowledge/fetch_policy.py): comma-separated hosts ("*.example.com") and networks
+    fetch_allow: str  # "": everything but the built-in deny list (link-local, cloud metadata, broadcast)
+    fetch_deny: str
     sources_file: Path
     demo_port: int
     ranker: str | None  # None: the reader reads every passage
@@ -175,6 +178,8 @@ class Settings:
             cache_ttl=_float("KATE_CACHE_TTL", get("KATE_CACHE_TTL", "3600")),
             fetch_workers=_positive_int("KATE_FETCH_WORKERS", get("KATE_FETCH_WORKERS", "8")),
             fetch_budget=_float("KATE_FETCH_BUDGET", get("KATE_FETCH_BUDGET", "3")),
+            fetch_allow=get("KATE_FETCH_ALLOW", ""),
+            fetch_deny=get("KATE_FETCH_DENY", ""),
             sources_file=Path(get("KATE_SOURCES_FILE", str(DEFAULT_SOURCES_FILE))).expanduser(),
             demo_port=_positive_int("KATE_DEMO_PORT", get("KATE_DEMO_PORT", "8765")),
             ranker=None

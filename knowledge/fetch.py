@@ -12,11 +12,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from charset_normalizer import from_bytes
 from charset_normalizer.utils import is_multi_byte_encoding
+
+from .fetch_policy import DEFAULT_POLICY, FetchPolicy, PolicyRefused
 
 TEXT_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text"}
 _KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]{2}")
@@ -178,15 +180,17 @@ def fetch_page(
     etag: str = "",
     last_modified: str = "",
     auth: str = "",
+    policy: FetchPolicy | None = None,
 ) -> FetchedPage:
     """GET one page. `total_timeout` bounds the whole download (a server dripping a byte a second
     never trips a read timeout). With the `etag`/`last_modified` of a cached copy the GET is
     conditional, and an unchanged page comes back as a 304 with no text. `auth` names the source's
-    credentials (`bearer:ENV_VAR`...), read from the environment here and never logged."""
+    credentials (`bearer:ENV_VAR`...), read from the environment here and never logged, and never sent
+    to another host a redirect points at. `policy` (the fetching policy, `fetch_policy`) is checked on
+    the resolved addresses of the URL and of every redirect hop, before connecting to it."""
     url = validate_url(url)
     own = session is None
     session = session or requests.Session()
-    session.max_redirects = max_redirects
     deadline = time.monotonic() + total_timeout
     headers = {"User-Agent": "Kate-HR-assistant/0.1 (+intranet reader)", **auth_headers(auth)}
     if etag:
@@ -194,7 +198,9 @@ def fetch_page(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
-        response = session.get(url, timeout=(connect_timeout, read_timeout), stream=True, headers=headers)
+        response = _follow(
+            session, url, headers, policy or DEFAULT_POLICY, (connect_timeout, read_timeout), max_redirects
+        )
         with response:
             if response.status_code == 304:
                 return FetchedPage(url, response.url, 304, "", "", "", 0, etag, last_modified)
@@ -235,8 +241,6 @@ def fetch_page(
                 response.headers.get("ETag", ""),
                 response.headers.get("Last-Modified", ""),
             )
-    except requests.TooManyRedirects as exc:
-        raise FetchError(f"{url}: more than {max_redirects} redirects") from exc
     except requests.Timeout as exc:
         raise FetchError(f"{url}: no answer within {read_timeout:g} s") from exc
     except requests.ConnectionError as exc:
@@ -246,6 +250,42 @@ def fetch_page(
     finally:
         if own:
             session.close()
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+def _follow(
+    session: requests.Session,
+    url: str,
+    headers: dict[str, str],
+    policy: FetchPolicy,
+    timeout: tuple[float, float],
+    max_redirects: int,
+) -> requests.Response:
+    """GET `url`, following redirects one hop at a time so that the policy sees every hop before Kate
+    connects to it, and credentials stay with the origin they were configured for."""
+    current = url
+    for _hop in range(max_redirects + 1):
+        parts = urlsplit(current)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            policy.check(parts.hostname or "", port, timeout=timeout[0])
+        except PolicyRefused as exc:
+            via = f" (redirected to {current})" if current != url else ""
+            raise FetchError(f"{url}{via}: {exc}") from None
+        response = session.get(current, timeout=timeout, stream=True, headers=headers, allow_redirects=False)
+        location = response.headers.get("Location", "")
+        if response.status_code not in (301, 302, 303, 307, 308) or not location:
+            return response
+        response.close()
+        target = validate_url(urljoin(current, location))
+        if _origin(target) != _origin(current):
+            headers = {k: v for k, v in headers.items() if k not in ("Authorization", "Cookie")}
+        current = target
+    raise FetchError(f"{url}: more than {max_redirects} redirects")
 
 
 def read_local_page(path: str | Path, max_bytes: int = 5_000_000) -> FetchedPage:

@@ -19,6 +19,7 @@ from qa_engine.types import Passage
 from . import page_passages
 from .cache import CachedPage, PageCache
 from .fetch import FetchError, fetch_page
+from .fetch_policy import DEFAULT_POLICY, FetchPolicy
 from .sources import FetchStatus, Source, SourceRegistry
 from .store import StoreUnavailable
 
@@ -32,6 +33,7 @@ class FetchLimits:
     max_bytes: int = 5_000_000
     max_redirects: int = 5
     workers: int = 8  # pages fetched at once
+    policy: FetchPolicy = DEFAULT_POLICY  # which addresses may be fetched (SSRF)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Knowledge:
                 etag="" if force or cached is None else cached.etag,
                 last_modified="" if force or cached is None else cached.last_modified,
                 auth=source.auth,
+                policy=self.limits.policy,
             )
         except FetchError as exc:
             status = FetchStatus(

@@ -8,6 +8,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 from knowledge import DEMO_SITE
 
@@ -60,7 +61,7 @@ class FixtureHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
-        FixtureHandler.hits[path] += 1
+        type(self).hits[path] += 1  # a subclass with its own `hits` counts its own requests
         if path.startswith("/site/"):
             file = DEMO_SITE / path.removeprefix("/site/")
             if file.is_file():
@@ -71,6 +72,13 @@ class FixtureHandler(BaseHTTPRequestHandler):
         if path == "/slow":
             time.sleep(3)
             return self._send(200, b"<p>too late</p>")
+        if path == "/redirect":  # /redirect?to=URL: a 302 to any URL, relative or absolute
+            target = parse_qs(urlsplit(self.path).query).get("to", ["/"])[0]
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if path == "/loop":
             self.send_response(302)
             self.send_header("Location", "/loop")
@@ -135,11 +143,14 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class FixtureServer:
-    def __init__(self, handler: type[BaseHTTPRequestHandler] = FixtureHandler) -> None:
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler] = FixtureHandler, host: str = "127.0.0.1"
+    ) -> None:
         self.handler = handler
+        self.host = host  # any 127.x.y.z address works on Linux: a second "machine" for redirect tests
 
     def __enter__(self) -> FixtureServer:
-        self.httpd = QuietServer(("127.0.0.1", 0), self.handler)
+        self.httpd = QuietServer((self.host, 0), self.handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
