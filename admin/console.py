@@ -16,7 +16,7 @@ from knowledge.sources import FetchStatus, Source, SourceError, source_id
 from knowledge.unanswered import UnansweredLog
 from qa_engine.types import Passage
 
-from .security import Sessions, admin_password_hash
+from .security import Sessions, admin_password_hash, parse_trusted_proxies
 
 MAX_IMPORT_CHARS = 1_000_000
 _URL_LINE = re.compile(r"^\S+://\S+$")
@@ -57,6 +57,7 @@ class Console:
             client, settings.redis_prefix, ttl_s=int(settings.admin_session_hours * 3600)
         )
         self.admin_user = settings.admin_user
+        self.trusted_proxies = parse_trusted_proxies(settings.trusted_proxies)
         self.password_hash, _ = admin_password_hash(
             settings.admin_password_hash, settings.production, settings.home
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from .console import Console
-from .security import SESSION_COOKIE, Session, same_token
+from .security import SESSION_COOKIE, Session, forwarded_client, same_token
 
 
 def console(request: Request) -> Console:
@@ -17,7 +17,10 @@ def session_of(request: Request) -> Session | None:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address, through trusted reverse proxies only (`KATE_TRUSTED_PROXIES`)."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for", "")
+    return forwarded_client(peer, forwarded, console(request).trusted_proxies)
 
 
 def api_session(request: Request) -> Session:

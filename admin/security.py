@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -141,3 +142,46 @@ class Sessions:
 
 def same_token(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
+
+
+def parse_trusted_proxies(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """`KATE_TRUSTED_PROXIES`: comma-separated addresses or networks of the reverse proxies in front of
+    the web app. A malformed entry is a `ConfigurationError` (a typo must not silently trust nobody, or
+    everybody)."""
+    networks = []
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"KATE_TRUSTED_PROXIES: {item!r} is not an IP address or network"
+            ) from None
+    return tuple(networks)
+
+
+def forwarded_client(peer: str, forwarded_for: str, trusted: tuple) -> str:
+    """The address a request really comes from, for the login throttle. `X-Forwarded-For` is believed only
+    when the connection itself comes from a trusted proxy, and then read from the right: each proxy
+    appends the address it saw, so the rightmost entry that is not a trusted proxy is the client; what a
+    client wrote into the header itself sits to the left of it and is never used (a new fake address per
+    attempt must not buy a new allowance of password guesses)."""
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip.version == n.version and ip in n for n in trusted)
+
+    if not forwarded_for or not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",")[-20:] if h.strip()]  # bounded: a header can be huge
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage where the proxy's entry should be: the proxy itself is the client
+    return peer

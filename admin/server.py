@@ -12,6 +12,13 @@ from .security import ConfigurationError
 from .widget import WidgetAssetsMissing
 
 
+def uvicorn_options(host: str, port: int) -> dict:
+    """How uvicorn serves the app. Its own proxy-header handling is off: it would believe the leftmost,
+    client-written X-Forwarded-For entry from any proxy it trusts; `admin.deps.client_address` reads the
+    header from the right, through `KATE_TRUSTED_PROXIES` only."""
+    return {"host": host, "port": port, "log_level": "warning", "access_log": False, "proxy_headers": False}
+
+
 def serve(settings: Settings, host: str = "127.0.0.1") -> int:
     import uvicorn
 
@@ -26,6 +33,6 @@ def serve(settings: Settings, host: str = "127.0.0.1") -> int:
         print(f"kate web: {exc}", flush=True)
         return 2
     print(f"kate web: listening on http://{host}:{settings.web_port}", flush=True)
-    uvicorn.run(app, host=host, port=settings.web_port, log_level="warning", access_log=False)
+    uvicorn.run(app, **uvicorn_options(host, settings.web_port))
     knowledge.close()
     return 0

@@ -105,6 +105,8 @@ class Settings:
     admin_user: str
     admin_password_hash: str  # "" outside production: a random password kept in $KATE_HOME/admin-password
     admin_session_hours: float
+    # reverse proxies whose X-Forwarded-For the web app believes (addresses or networks, comma-separated)
+    trusted_proxies: str
     public_rasa_url: str  # where browsers reach Rasa's socket.io; "" = the web app's host, KATE_RASA_PORT
     qa_url: str  # the reader service the action server calls; "" = read in-process
     qa_port: int  # where `kate qa serve` listens
@@ -203,6 +205,9 @@ class Settings:
             admin_user=get("KATE_ADMIN_USER", "admin"),
             admin_password_hash=get("KATE_ADMIN_PASSWORD_HASH", ""),
             admin_session_hours=_float("KATE_ADMIN_SESSION_HOURS", get("KATE_ADMIN_SESSION_HOURS", "8")),
+            trusted_proxies=""
+            if get("KATE_TRUSTED_PROXIES", "").lower() == "none"
+            else get("KATE_TRUSTED_PROXIES", "127.0.0.1,::1"),
             public_rasa_url=get("KATE_PUBLIC_RASA_URL", "").rstrip("/"),
             qa_url=get("KATE_QA_URL", "").rstrip("/"),
             qa_port=_positive_int("KATE_QA_PORT", get("KATE_QA_PORT", "8500")),

@@ -233,3 +233,83 @@ def test_source_pages_keep_what_was_typed_when_refused(app):
     assert "Remove this source?" in confirm.text and client.get("/api/sources").json()  # not yet removed
     client.post(f"/admin/sources/{sid}/remove", data={"csrf_token": csrf, "confirm": "yes"})
     assert client.get("/api/sources").json() == []
+
+
+def test_forwarded_for_is_read_from_the_right_through_trusted_proxies_only():
+    from admin.security import forwarded_client, parse_trusted_proxies
+
+    proxies = parse_trusted_proxies("10.0.0.5, 10.1.0.0/16")
+    assert forwarded_client("10.0.0.5", "198.51.100.1, 192.0.2.7", proxies) == "192.0.2.7"
+    assert forwarded_client("10.0.0.5", "1.1.1.1, 192.0.2.7, 10.1.2.3", proxies) == "192.0.2.7"  # two proxies
+    assert forwarded_client("192.0.2.9", "198.51.100.1", proxies) == "192.0.2.9"  # not from a proxy: ignored
+    assert forwarded_client("10.0.0.5", "", proxies) == "10.0.0.5"
+    assert forwarded_client("10.0.0.5", "198.51.100.1, not-an-ip", proxies) == "10.0.0.5"
+    with pytest.raises(ConfigurationError, match="KATE_TRUSTED_PROXIES"):
+        parse_trusted_proxies("10.0.0.5, nginx")
+
+
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "none"])
+def test_a_fake_forwarded_for_per_attempt_does_not_escape_the_login_throttle(
+    redis_client, redis_server, tmp_path, monkeypatch, trusted
+):
+    """The real server (uvicorn, as `kate web` runs it) behind a proxy at 127.0.0.1 that appends the client's
+    address, as nginx does. An attacker writes a new address into X-Forwarded-For for every guess; even with
+    uvicorn told to trust every proxy (FORWARDED_ALLOW_IPS=*, as Kate's compose file once said), the guesses
+    all count against one client, and another employee behind the same proxy can still log in."""
+    import socket
+    import threading
+    import time
+
+    import requests
+    import uvicorn
+
+    from admin.server import uvicorn_options
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
+    settings = Settings.from_env(
+        {
+            "KATE_HOME": str(tmp_path),
+            "REDIS_URL": redis_server.url,
+            "KATE_ADMIN_PASSWORD_HASH": hash_password(PASSWORD),
+            "KATE_TRUSTED_PROXIES": trusted,
+            "KATE_REDIS_PREFIX": f"kate-throttle-{trusted}:",
+        }
+    )
+    knowledge = Knowledge(
+        SourceRegistry(redis_client, settings.redis_prefix),
+        PageCache(redis_client, settings.redis_prefix),
+        FetchLimits(timeout=1),
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, knowledge), **uvicorn_options("127.0.0.1", port))
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/api/login"
+        guess = {"username": "admin", "password": "guess"}
+        codes = [
+            requests.post(
+                url, json=guess, headers={"X-Forwarded-For": f"198.51.100.{i}, 192.0.2.7"}, timeout=10
+            ).status_code
+            for i in range(MAX_FAILURES + 2)
+        ]
+        assert codes[:MAX_FAILURES] == [401] * MAX_FAILURES and codes[MAX_FAILURES:] == [429, 429]
+        colleague = requests.post(
+            url,
+            json={"username": "admin", "password": PASSWORD},
+            headers={"X-Forwarded-For": "192.0.2.8"},
+            timeout=10,
+        )
+        # behind a trusted proxy another employee is another client; without one, everybody is the proxy
+        assert colleague.status_code == (429 if trusted == "none" else 200)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        knowledge.close()
