@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import socket
 import sys
 import time
@@ -16,7 +17,7 @@ from knowledge.cache import PageCache
 from knowledge.feedback import FeedbackError
 from knowledge.fetch_policy import FetchPolicy
 from knowledge.library import FetchLimits, Knowledge
-from knowledge.sources import Source, SourceError, SourceRegistry, normalize_url
+from knowledge.sources import Source, SourceError, SourceRegistry, normalize_url, url_variables
 from knowledge.store import StoreUnavailable
 
 from .local_redis import open_redis
@@ -32,7 +33,7 @@ def open_knowledge(settings: Settings, seed: bool = True) -> Knowledge:
     client = open_redis(settings)
     registry = SourceRegistry(client, settings.redis_prefix)
     if seed:
-        added = registry.seed_once(settings.sources_file, {"KATE_DEMO_URL": demo_base_url(settings)})
+        added = registry.seed_once(settings.sources_file, url_variables(os.environ, demo_base_url(settings)))
         if added:
             print(f"kate: {added} sources added from {settings.sources_file}", file=sys.stderr)
     cache = PageCache(client, settings.redis_prefix, ttl=settings.cache_ttl)
@@ -209,7 +210,7 @@ def _import(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     added, problems = kn.registry.import_yaml(
-        path.read_text(encoding="utf-8"), {"KATE_DEMO_URL": demo_base_url(settings)}, added_by=args.by
+        path.read_text(encoding="utf-8"), url_variables(os.environ, demo_base_url(settings)), added_by=args.by
     )
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)

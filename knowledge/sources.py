@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -260,8 +259,10 @@ class SourceRegistry:
         self, text: str, variables: Mapping[str, str] | None = None, added_by: str = "import"
     ) -> tuple[int, list[str]]:
         """Add every source of a YAML document; already present URLs are skipped. (added, problems).
-        `${NAME}` in a URL is replaced from `variables`, then the environment (`${KATE_DEMO_URL}`, or an
-        intranet's base address that differs between staging and production)."""
+        `${NAME}` in a URL is replaced from `variables` only, never from the whole environment: the
+        console's import passes none (an admin must not be able to send `${REDIS_URL}` or the admin
+        hash to a host of their choosing, nor store it in an export); the seed file and the CLI pass
+        `url_variables(os.environ, ...)`. A variable left unfilled is a problem, not a source."""
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -277,7 +278,13 @@ class SourceRegistry:
                 problems.append(f"skipped {entry!r}: each source needs a url")
                 continue
             tags = entry.get("tags") or []
-            url = Template(str(entry["url"])).safe_substitute({**os.environ, **(variables or {})})
+            url = Template(str(entry["url"])).safe_substitute(variables or {})
+            if "${" in url:
+                problems.append(
+                    f"skipped {entry['url']!r}: ${{NAME}} variables are only filled in the seed file and "
+                    f"`kate sources import`, from KATE_DEMO_URL and {URL_VARIABLE_PREFIX}* variables"
+                )
+                continue
             try:
                 self.add(
                     url,
@@ -296,6 +303,16 @@ class SourceRegistry:
     def export_yaml(self) -> str:
         doc = {"sources": [s.to_yaml_dict() for s in self.list()]}
         return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+URL_VARIABLE_PREFIX = "KATE_URL_"  # environment variables a seed file may use in its URLs
+
+
+def url_variables(environ: Mapping[str, str], demo_url: str) -> dict[str, str]:
+    """The variables a seed file's URLs may use: `KATE_DEMO_URL` and `KATE_URL_*` (an intranet's base
+    address that differs between staging and production), nothing else of the environment."""
+    chosen = {k: v for k, v in environ.items() if k.startswith(URL_VARIABLE_PREFIX)}
+    return {**chosen, "KATE_DEMO_URL": demo_url}
 
 
 def _to_hash(source: Source) -> dict[str, str]:

