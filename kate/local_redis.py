@@ -20,7 +20,7 @@ import redis
 
 from knowledge.store import StoreUnavailable, connect, ping
 
-from .settings import Settings
+from .settings import Settings, mask_url
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 LOCAL_PORT = 6390
@@ -34,7 +34,7 @@ def open_redis(settings: Settings, start: bool = True, announce: bool = True) ->
     if settings.redis_url:
         client = connect(settings.redis_url)
         if not ping(client):
-            raise StoreUnavailable(f"Redis at REDIS_URL={settings.redis_url} does not answer")
+            raise StoreUnavailable(f"Redis at REDIS_URL={mask_url(settings.redis_url)} does not answer")
         return client
     for url in (DEFAULT_URL, local_url()):
         client = connect(url, timeout=1.0)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from knowledge.sources import DEFAULT_SOURCES_FILE
 from qa_engine.model_store import DEFAULT_MODEL
@@ -60,6 +61,19 @@ def _float_any(name: str, raw: str) -> float:
         return float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password replaced by *** (redis://:s3cret@host -> redis://:***@host), for screens,
+    logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if not parts.password:
+            return url
+    except ValueError:
+        return "(an unreadable URL)"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 @dataclass(frozen=True)
@@ -231,4 +245,14 @@ class Settings:
         return settings
 
     def describe(self) -> list[tuple[str, str]]:
-        return [(f.name, str(getattr(self, f.name))) for f in fields(self)]
+        """Every setting for people to read (`kate settings`), secrets masked: a Redis password shows
+        as ***, the admin password hash only as whether it is set."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "redis_url" and value:
+                value = mask_url(value)
+            elif f.name == "admin_password_hash":
+                value = "(set)" if value else "(not set)"
+            shown.append((f.name, str(value)))
+        return shown

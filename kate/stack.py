@@ -21,7 +21,7 @@ from pathlib import Path
 from knowledge.store import describe
 
 from .services import RunState, Service, ServiceError, alive, healthy, log_tail, start, stop, wait_healthy
-from .settings import Settings
+from .settings import Settings, mask_url
 
 ROOT = Path(__file__).resolve().parents[1]
 BOT_DIR = ROOT / "bot"
@@ -123,22 +123,30 @@ def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool
     )
     services.append(kate("web app", ["web"], settings.web_port, "/health", "/", "web.log", 60))
     host, port, db, password = redis_parts(redis_url)
+    rasa_args = [
+        "run", "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+        "--interface", "127.0.0.1", "--port", str(settings.rasa_port), "--enable-api", "--cors", "*",
+    ]  # fmt: skip
+    rasa_vars = {
+        "KATE_RASA_TOKEN": token,  # not `--auth-token`: a command line is visible to every user in `ps`
+        "KATE_REDIS_HOST": host,
+        "KATE_REDIS_PORT": port,
+        "KATE_REDIS_DB": db,
+        "KATE_REDIS_PASSWORD": password,
+        "KATE_ACTIONS_URL": f"http://127.0.0.1:{settings.actions_port}/webhook",
+    }
     services.append(
         Service(
             name="rasa",
-            argv=[str(rasa_venv() / "bin" / "rasa"), "run", "--model", str(model),
-                  "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-                  "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
-                  "--enable-api", "--auth-token", token, "--cors", "*"],
+            argv=[str(rasa_venv() / "bin" / "python"), str(BOT_DIR / "run_rasa.py"), *rasa_args],
             health_url=f"http://127.0.0.1:{settings.rasa_port}/",
             url=f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
             log=str(logs / "rasa.log"),
-            env={**rasa_env({}), "KATE_REDIS_HOST": host, "KATE_REDIS_PORT": port, "KATE_REDIS_DB": db,
-                 "KATE_REDIS_PASSWORD": password, "KATE_ACTIONS_URL": f"http://127.0.0.1:{settings.actions_port}/webhook"},
+            env={**rasa_env({}), **rasa_vars},
             cwd=str(BOT_DIR),
             ready_timeout_s=300,
         )
-    )  # fmt: skip
+    )
     return services
 
 
@@ -191,7 +199,7 @@ def up(settings: Settings, detach: bool) -> int:
         print("Kate is up:")
         for service in state.services:
             print(f"  {service.name:<15} {service.url}")
-        print(f"  {'redis':<15} {redis_url}")
+        print(f"  {'redis':<15} {mask_url(redis_url)}")
         print(
             f"Chat in a browser at http://127.0.0.1:{settings.web_port}/ (or in this terminal: `kate chat`)."
         )
@@ -250,7 +258,7 @@ def status(settings: Settings) -> int:
         ok &= good
         word = "healthy" if good else ("not answering" if running else "stopped")
         print(f"{s.name:<15} {word:<14} pid {s.pid:<8} {s.url}")
-    print(f"{'redis':<15} {'':<14} {'':<12} {state.redis_url}")
+    print(f"{'redis':<15} {'':<14} {'':<12} {mask_url(state.redis_url)}")
     return 0 if ok else 1
 
 
@@ -269,6 +277,7 @@ def down(settings: Settings, quiet: bool = False) -> int:
     if state.redis_started:
         stop_local_redis(state.redis_url)
         if not quiet:
-            print(f"stopped the local Redis ({state.redis_url}); its data stays in {settings.home / 'redis'}")
+            where = settings.home / "redis"
+            print(f"stopped the local Redis ({mask_url(state.redis_url)}); its data stays in {where}")
     RunState.clear(run_dir(settings))
     return 0

@@ -30,7 +30,9 @@ def connect(url: str, *, timeout: float = 3.0) -> redis.Redis:
             retry_on_timeout=False,
         )
     except ValueError as exc:
-        raise StoreUnavailable(f"REDIS_URL {url!r} is not a Redis URL: {exc}") from exc
+        raise StoreUnavailable(
+            f"REDIS_URL is not a Redis URL: {exc}"
+        ) from exc  # no URL: it may hold a password
     return client
 
 

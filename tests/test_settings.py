@@ -84,3 +84,28 @@ def test_answer_confidence_replaces_the_raw_score_threshold():
         Settings.from_env({"KATE_ANSWER_MIN_CONFIDENCE": "7"})
     with pytest.raises(SettingsError, match="KATE_ANSWER_MIN_CONFIDENCE"):
         Settings.from_env({"KATE_ANSWER_MIN_SCORE": "6.5"})  # the old setting says what replaced it
+
+
+def test_secrets_stay_off_screens_and_command_lines(tmp_path, capsys):
+    """`kate settings` masks the Redis password and the admin hash; the Rasa API token travels in the
+    environment, never on the command line `ps` shows."""
+    from kate.cli import cmd_settings
+    from kate.settings import mask_url
+    from kate.stack import plan
+
+    env = {
+        "REDIS_URL": "redis://:s3cret-pw@redis.internal:6380/2",
+        "KATE_ADMIN_PASSWORD_HASH": "scrypt$a$b$c",
+    }
+    settings = Settings.from_env({**env, "KATE_HOME": str(tmp_path)})
+    cmd_settings(None, settings)
+    shown = capsys.readouterr().out
+    assert "s3cret-pw" not in shown and "scrypt$" not in shown
+    assert "redis://:***@redis.internal:6380/2" in shown and "(set)" in shown
+    assert mask_url("redis://kate:pw@h:1/0") == "redis://kate:***@h:1/0"
+    assert mask_url("redis://h:1/0") == "redis://h:1/0"
+    services = plan(settings, settings.redis_url, tmp_path / "model.tar.gz", "tok-123456", demo=False)
+    rasa = next(s for s in services if s.name == "rasa")
+    assert all("tok-123456" not in arg for s in services for arg in s.argv)
+    assert "--auth-token" not in rasa.argv and rasa.env["KATE_RASA_TOKEN"] == "tok-123456"
+    assert rasa.argv[1].endswith("bot/run_rasa.py")
