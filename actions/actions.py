@@ -162,11 +162,35 @@ def scripted_response(intent: str, tracker: Tracker, domain: dict[str, Any]) -> 
     return response
 
 
-class ActionScriptedAnswer(Action):
+class KateAction(Action):
+    """An action that always replies: whatever goes wrong inside `act` (a reader exception, a parser
+    error, a bug), the employee is told so in their language, and the traceback goes to the log."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        try:
+            return await self.act(dispatcher, tracker, domain)
+        except Exception:
+            try:
+                text, language = str(tracker.latest_message.get("text") or ""), message_language(tracker)
+            except Exception:  # the tracker itself is what is broken
+                text, language = "", "en"
+            logger.exception("%s failed on %r", self.name(), text[:80])
+            dispatcher.utter_message(text=say("internal_error", language))
+            return []
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        raise NotImplementedError
+
+
+class ActionScriptedAnswer(KateAction):
     def name(self) -> str:
         return "action_scripted_answer"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         rt = runtime.current()
@@ -188,11 +212,11 @@ class ActionScriptedAnswer(Action):
         return offer(dispatcher, record, response=response)
 
 
-class ActionAnswerFromKnowledge(Action):
+class ActionAnswerFromKnowledge(KateAction):
     def name(self) -> str:
         return "action_answer_from_knowledge"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         rt = runtime.current()
@@ -204,11 +228,11 @@ class ActionAnswerFromKnowledge(Action):
         return show_outcome(dispatcher, tracker, question, language, outcome)
 
 
-class ActionLogFeedback(Action):
+class ActionLogFeedback(KateAction):
     def name(self) -> str:
         return "action_log_feedback"
 
-    async def run(
+    async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         rt = runtime.current()

@@ -28,6 +28,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "thanks_down": "Thanks for telling me. Let me try again.",
         "nothing_to_rate": "There is no answer to rate yet. Ask me a question first!",
         "vote_lost": "Sorry, I could not record your vote right now. Please try again later.",
+        "internal_error": "Sorry, something went wrong on my side while answering. Please try again, "
+        "or contact HR directly.",
     },
     "fr": {
         "source": "Source : {link}",
@@ -47,6 +49,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "thanks_down": "Merci de me l'avoir signalé. Je réessaie.",
         "nothing_to_rate": "Il n'y a pas encore de réponse à évaluer. Posez-moi d'abord une question !",
         "vote_lost": "Désolée, je n'ai pas pu enregistrer votre vote. Réessayez plus tard.",
+        "internal_error": "Désolée, un problème est survenu de mon côté pendant la réponse. Réessayez, "
+        "ou contactez directement les RH.",
     },
     "ja": {
         "source": "出典：{link}",
@@ -65,6 +69,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "thanks_down": "お知らせいただきありがとうございます。もう一度探してみます。",
         "nothing_to_rate": "まだ評価できる回答がありません。まず質問してください！",
         "vote_lost": "申し訳ありません。評価を記録できませんでした。後でもう一度お試しください。",
+        "internal_error": "申し訳ありません。回答中にこちら側で問題が発生しました。もう一度お試しいただくか、"
+        "人事部に直接お問い合わせください。",
     },
 }
 

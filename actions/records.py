@@ -10,14 +10,29 @@ Records expire (`KATE_ANSWER_TTL`); a vote on an expired one is answered, just n
 from __future__ import annotations
 
 import json
+import logging
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import redis
 
 from knowledge.store import DEFAULT_PREFIX, guarded
 
+logger = logging.getLogger(__name__)
+
 MAX_QUESTION = 4000  # characters of the question kept in a record (the feedback log keeps as many)
+# The shape of a stored record. 1: before records carried a version (read with defaults for what they
+# lack); a record newer than this server, or of another shape, is refused (`RecordUnreadable`).
+RECORD_VERSION = 2
+
+
+class RecordUnreadable(ValueError):
+    """A stored answer record this server cannot read (another version or shape); the message says why."""
+
+
+def _known(cls: type, data: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 @dataclass
@@ -47,16 +62,32 @@ class AnswerRecord:
     best_pages: list[tuple[str, str]] = field(default_factory=list)  # (title, url) most relevant first
     shown_urls: list[str] = field(default_factory=list)  # pages already offered for this question
     id: str = ""
+    version: int = RECORD_VERSION
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str) -> AnswerRecord:
-        data = json.loads(raw)
-        data["alternatives"] = [Candidate(**c) for c in data.get("alternatives", [])]
-        data["best_pages"] = [tuple(p) for p in data.get("best_pages", [])]
-        return cls(**data)
+        """A stored record, of this version or an older one; `RecordUnreadable` for anything else."""
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise RecordUnreadable(f"an answer record is a JSON object, not {type(data).__name__}")
+            version = data.get("version", 1)
+            if not isinstance(version, int) or not 1 <= version <= RECORD_VERSION:
+                raise RecordUnreadable(
+                    f"answer record version {version!r}; this server reads 1 to {RECORD_VERSION}"
+                )
+            data = _known(cls, data)
+            data["alternatives"] = [Candidate(**_known(Candidate, c)) for c in data.get("alternatives") or []]
+            data["best_pages"] = [(str(p[0]), str(p[1])) for p in data.get("best_pages") or []]
+            data["version"] = RECORD_VERSION
+            return cls(**data)
+        except RecordUnreadable:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise RecordUnreadable(f"not an answer record: {type(exc).__name__}: {exc}") from None
 
 
 class AnswerBook:
@@ -79,7 +110,13 @@ class AnswerBook:
             return None
         with guarded(self.r):
             raw = self.r.get(self.prefix + answer_id)
-        return None if raw is None else AnswerRecord.from_json(raw)
+        if raw is None:
+            return None
+        try:
+            return AnswerRecord.from_json(raw)
+        except RecordUnreadable as exc:  # written by another version of Kate: treated as expired
+            logger.warning("answer record %s ignored: %s", answer_id, exc)
+            return None
 
     def new_vote(self, answer_id: str, vote: str) -> bool:
         """Record `vote` on an answer; False when it repeats the last vote on it (a double click), so

@@ -190,3 +190,84 @@ def test_the_bot_answers_only_above_the_calibrated_confidence(rt):
         rt.answerer.knowledge, None, None, model_name="m", calibration=cal, min_confidence=0.99
     )
     assert nothing._select(found, None).status == "unsure"
+
+
+@pytest.fixture
+def page_server():
+    from servers import FixtureServer
+
+    with FixtureServer() as s:
+        yield s
+
+
+def answerer_over_a_page(rt, page_server, reader, **options) -> KnowledgeAnswerer:
+    rt.answerer.knowledge.registry.add(page_server.url("/site/en/leave.html"))
+    rt.answerer.knowledge.refresh()
+    rt.answerer = KnowledgeAnswerer(rt.answerer.knowledge, reader, None, model_name="test", **options)
+    return rt.answerer
+
+
+class RaisingReader:
+    def answer(self, question, passages, top_k=3):
+        raise RuntimeError("the reader broke")
+
+
+class SlowReader:
+    def answer(self, question, passages, top_k=3):
+        import time
+
+        time.sleep(1.5)
+        return []
+
+
+def test_a_reader_that_raises_still_gets_the_employee_a_reply(rt, page_server, caplog):
+    answerer_over_a_page(rt, page_server, RaisingReader())
+    with caplog.at_level("ERROR", logger="actions.actions"):
+        messages, events = run(
+            ActionAnswerFromKnowledge(), tracker("combien de jours de congés ?", language="fr")
+        )
+    assert [m["text"] for m in messages] == [TEXTS["fr"]["internal_error"]] and events == []
+    failure = next(r for r in caplog.records if "action_answer_from_knowledge failed" in r.getMessage())
+    assert failure.exc_info and "the reader broke" in str(failure.exc_info[1])  # with its traceback
+
+
+def test_a_reader_past_the_answer_budget_says_the_intranet_is_slow(rt, page_server):
+    answerer_over_a_page(rt, page_server, SlowReader(), answer_budget_s=0.5)
+    messages, events = run(ActionAnswerFromKnowledge(), tracker("有給休暇は何日？", language="ja"))
+    assert [m["text"] for m in messages] == [TEXTS["ja"]["too_slow"]] and events == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[1, 2, 3]",
+        '{"unexpected": "shape"}',
+        '{"conversation_id": "c", "kind": "qa", "question": "q", "language": "en", "version": 99}',
+        "not json at all",
+    ],
+)
+def test_a_record_of_another_shape_or_version_is_refused_cleanly(rt, redis_client, raw):
+    redis_client.set("kate:answer:odd1", raw)
+    assert rt.answers.get("odd1") is None
+    entities = [{"entity": "vote", "value": "down"}, {"entity": "answer_id", "value": "odd1"}]
+    messages, _ = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=entities))
+    assert [m["text"] for m in messages] == [TEXTS["en"]["nothing_to_rate"]]
+
+
+def test_a_record_from_before_versions_is_still_read(rt, redis_client):
+    old = {
+        "conversation_id": "c", "kind": "qa", "question": "q?", "language": "fr", "answer": "a",
+        "source_url": "http://i/1", "score": 3.0, "model": "m", "shown_urls": ["http://i/1"],
+        "alternatives": [{"answer": "b", "sentence": "b.", "url": "http://i/2", "title": "T2", "score": 1.0}],
+        "best_pages": [["T1", "http://i/1"]], "id": "old1",
+    }  # fmt: skip
+    redis_client.set("kate:answer:old1", json.dumps(old))
+    record = rt.answers.get("old1")
+    assert (
+        record.version == 2
+        and record.alternatives[0].confidence is None
+        and record.best_pages == [("T1", "http://i/1")]
+    )
+    entities = [{"entity": "vote", "value": "down"}, {"entity": "answer_id", "value": "old1"}]
+    messages, _ = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=entities))
+    assert messages[1]["text"].startswith(TEXTS["fr"]["another"])
