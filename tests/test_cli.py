@@ -165,8 +165,9 @@ def test_bad_settings_are_reported_by_name(tmp_path):
     assert result.returncode == 2 and "KATE_BATCH_SIZE must be an integer" in result.stderr
     result = kate("settings", home=tmp_path, extra_env={"KATE_DEVICE": "tpu"})
     assert result.returncode == 2 and "KATE_DEVICE" in result.stderr
-    result = kate("ask", "q?", "--file", "x.html", home=tmp_path, extra_env={"KATE_QA_MODEL": "./nowhere"})
-    assert result.returncode == 1
+    page = demo_file("en/leave.html")  # a readable page: the run gets as far as loading the model
+    result = kate("ask", "q?", "--file", str(page), home=tmp_path, extra_env={"KATE_QA_MODEL": "./nowhere"})
+    assert result.returncode == 1 and "'./nowhere' is not a model folder" in result.stderr
 
 
 def test_bench_reader_writes_its_section(tmp_path, random_xlmr_dir):

@@ -140,7 +140,7 @@ def test_no_answer_verdict_and_min_score(small_tok):
     assert sure.answer("what is the answer", [Passage(text)], top_k=3, min_score=best.score + 1) == []
 
 
-def test_bad_input_is_refused_or_bounded(small_tok):
+def test_bad_input_is_refused_or_bounded(small_tok, caplog):
     reader = reader_for(random_model(len(small_tok)), small_tok, max_length=32, stride=8, max_chunks=5)
     with pytest.raises(ValueError, match="empty"):
         reader.answer("   ", [Passage("alpha beta")])
@@ -149,9 +149,16 @@ def test_bad_input_is_refused_or_bounded(small_tok):
     assert reader.answer("what", []) == []
     assert reader.answer("what", [Passage(""), Passage("  \n ")]) == []
     long_question = "what is the answer " * 2500  # 10k characters: cut, not an error
-    assert reader.answer(long_question, [Passage("alpha beta gamma")], top_k=1)
-    many = [Passage(FILLER) for _ in range(10)]  # far more than max_chunks: read, bounded
-    assert reader.answer("what", many, top_k=1)
+    [answer] = reader.answer(long_question, [Passage("alpha beta gamma")], top_k=1, min_score=float("-inf"))
+    assert answer.text in "alpha beta gamma"
+    many = [
+        Passage(f"{FILLER} Room {i}.", id=f"p{i}") for i in range(10)
+    ]  # far more than max_chunks: read, bounded
+    with caplog.at_level("WARNING", logger="qa_engine.reader"):
+        answers = reader.answer("what", many, top_k=10, min_score=float("-inf"))
+    assert "reading the first 5" in caplog.text
+    # each passage makes at least one chunk, so the first 5 chunks come from the first 5 passages at most
+    assert answers and {a.passage.id for a in answers if a.passage} <= {f"p{i}" for i in range(5)}
 
 
 MIXED = [
