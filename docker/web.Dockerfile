@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# Kate's web app (`kate web`): the chat page, the widget script and the admin console. No GPU: the
-# CPU build of torch (Kate's settings module reads the model defaults) keeps the image small.
+# Kate's web app (`kate web`): the chat page, the widget script and the admin console. It loads no model,
+# so the image carries no torch: only the web app's own dependencies (WEB_PACKAGES, a subset of
+# pyproject.toml's, checked by tests/test_docker.py), then Kate's code without its other dependencies.
 FROM node:20-bookworm-slim AS widget
 WORKDIR /app/admin/widget
 COPY admin/widget/package.json admin/widget/package-lock.json ./
@@ -8,7 +9,8 @@ RUN npm ci --omit=dev --ignore-scripts
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 KATE_HOME=/var/lib/kate KATE_SOURCES_FILE=/app/docker/sources.yml
-RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+ARG WEB_PACKAGES="requests beautifulsoup4 charset-normalizer numpy redis trafilatura lxml pyyaml py3langid fastapi uvicorn jinja2 python-multipart"
+RUN pip install --no-cache-dir $WEB_PACKAGES
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY kate ./kate
@@ -18,7 +20,7 @@ COPY actions ./actions
 COPY admin ./admin
 COPY docker/sources.yml ./docker/sources.yml
 COPY --from=widget /app/admin/widget/node_modules ./admin/widget/node_modules
-RUN pip install --no-cache-dir -e . \
+RUN pip install --no-cache-dir --no-deps -e . \
     && useradd --system --uid 10001 --create-home kate && mkdir -p "$KATE_HOME" && chown kate "$KATE_HOME"
 USER kate
 EXPOSE 8080

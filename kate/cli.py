@@ -12,8 +12,7 @@ from pathlib import Path
 
 from knowledge.store import StoreUnavailable
 from qa_engine import Passage
-from qa_engine.model_store import ModelLoadError, build_offline, offline_name
-from qa_engine.ranker import Ranker, RankerConfig, rank_and_read
+from qa_engine.types import ModelLoadError, RankerConfig
 
 from .knowledge_cli import add_parsers as add_knowledge_parsers
 from .models import ensure_model, make_ranker, make_reader, quiet_libraries
@@ -107,6 +106,8 @@ def print_answers(
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.ranker import rank_and_read
+
     vector_store = None
     if args.url or args.file:
         t0 = time.perf_counter()
@@ -229,6 +230,8 @@ def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- kate qa ... ------------------------------------------------------------------------------------------
 def cmd_build_model(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.model_store import build_offline, offline_name
+
     spec = args.model or settings.qa_model
     if offline_name(spec) is None:
         print(
@@ -369,6 +372,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.model_store import build_offline
     from qa_engine.shipped import SHIPPED_FILE, export_weights
 
     base = build_offline("offline:multilingual-e5-small", settings.models_dir, progress=True)
@@ -404,8 +408,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from qa_engine.calibration import FILE_NAME
     from qa_engine.model_folders import sha256_of
-    from qa_engine.model_store import DEFAULT_MODEL
     from qa_engine.shipped import SHIPPED_CALIBRATION, SHIPPED_FILE
+    from qa_engine.types import DEFAULT_MODEL
 
     from .qa_calibrate import run_calibration
 
@@ -503,6 +507,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.ranker import Ranker
+
     from .bench_ask import bench_ask
     from .local_redis import open_redis
 
@@ -519,6 +525,8 @@ def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.ranker import Ranker
+
     from .bench_scale import bench_scale
     from .local_redis import open_redis
 

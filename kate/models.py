@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import sys
-
-from qa_engine import Reader
-from qa_engine.model_store import build_offline, offline_name, resolve
-from qa_engine.ranker import Ranker, same_tokenizer
+from typing import TYPE_CHECKING
 
 from .settings import Settings
+
+if TYPE_CHECKING:  # loaded on first use: commands that load no model (kate web, sources) load no torch
+    from qa_engine import Reader
+    from qa_engine.ranker import Ranker
 
 
 def quiet_libraries() -> None:
@@ -22,11 +23,15 @@ def quiet_libraries() -> None:
 
 def ensure_model(settings: Settings, spec: str) -> None:
     """Build an `offline:` model the first time it is used (idempotent, verified)."""
+    from qa_engine.model_store import build_offline, offline_name
+
     if offline_name(spec) is not None:
         build_offline(spec, settings.models_dir, progress=sys.stderr.isatty())
 
 
 def make_reader(settings: Settings, spec: str | None) -> Reader:
+    from qa_engine import Reader
+
     spec = spec or settings.qa_model
     ensure_model(settings, spec)
     reader = Reader(settings.reader_config(spec))
@@ -39,6 +44,9 @@ def make_ranker(
 ) -> Ranker | None:
     """The passage ranker (KATE_RANKER; `none` turns it off), its base model built when missing. It
     borrows the reader's tokenizer when both models carry the same one."""
+    from qa_engine.model_store import resolve
+    from qa_engine.ranker import Ranker, same_tokenizer
+
     cfg = settings.ranker_config()
     if cfg is None:
         return None

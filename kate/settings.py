@@ -9,9 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from knowledge.sources import DEFAULT_SOURCES_FILE
-from qa_engine.model_store import DEFAULT_MODEL
-from qa_engine.ranker import DEFAULT_RANKER, RankerConfig
-from qa_engine.types import ReaderConfig
+from qa_engine.types import DEFAULT_MODEL, DEFAULT_RANKER, RankerConfig, ReaderConfig
 
 # The QA dev data of a development checkout (`../shared` beside the repository); absent for users.
 SHARED_QA_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"

@@ -64,8 +64,8 @@ def for_model(spec: str) -> Calibration:
     if not spec.startswith("offline:") and (folder / FILE_NAME).is_file():
         return Calibration.load(folder / FILE_NAME)
     from .model_folders import sha256_of
-    from .model_store import DEFAULT_MODEL
     from .shipped import SHIPPED_CALIBRATION, SHIPPED_FILE
+    from .types import DEFAULT_MODEL
 
     if spec == DEFAULT_MODEL and SHIPPED_CALIBRATION.is_file():
         calibration = Calibration.load(SHIPPED_CALIBRATION)

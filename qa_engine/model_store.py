@@ -16,21 +16,16 @@ import torch
 
 from .offline_build import build_offline_base
 from .shipped import build_kate_reader
+from .types import OFFLINE_PREFIX, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-OFFLINE_PREFIX = "offline:"
 # name -> builder(target_folder, progress=...) for the models Kate can build without a hub.
 OFFLINE_BUILDS: dict[str, Callable[..., Path]] = {
     "multilingual-e5-small": build_offline_base,  # the base encoder (untrained QA head)
     "kate-reader-e5-small": build_kate_reader,  # Kate's fine-tuned reader (base + shipped weights)
 }
-DEFAULT_MODEL = OFFLINE_PREFIX + "kate-reader-e5-small"  # Kate's own fine-tuned reader
 HEAD_INIT_SEED = 0  # a checkpoint without a QA head gets a reproducible random one
-
-
-class ModelLoadError(RuntimeError):
-    """The spec names no loadable model; the message says what to do."""
 
 
 def offline_name(spec: str) -> str | None:

@@ -29,29 +29,15 @@ import torch
 from .model_folders import sha256_of
 from .model_store import ModelLoadError, resolve
 from .reader import autocast, resolve_device, resolve_precision
-from .types import Answer, Passage
+from .types import Answer, Passage, RankerConfig
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_RANKER = "offline:multilingual-e5-small"
 
 
 class VectorStore(Protocol):
     def get_many(self, keys: list[str]) -> list[bytes | None]: ...
 
     def put_many(self, items: dict[str, bytes]) -> None: ...
-
-
-@dataclass
-class RankerConfig:
-    model: str = DEFAULT_RANKER
-    models_dir: str | None = None
-    device: str = "auto"
-    precision: str = "auto"  # as the reader's: bf16 on CPUs with bf16 instructions (cold indexing 2x faster)
-    max_length: int = 256  # passages are sections of a page: the head of a long one is enough to rank it
-    batch_size: int = 32
-    memory_cache: int = 50_000  # passage vectors kept in this process
-    num_threads: int | None = None
 
 
 class Ranker:

@@ -118,3 +118,16 @@ def test_images_pin_what_kate_is_tested_with():
     kate = (DOCKER / "kate.Dockerfile").read_text()
     assert "torch==2.13.0" in kate and "nvidia/cuda:" in kate
     assert "python:3.11" in (DOCKER / "web.Dockerfile").read_text()
+
+
+def test_the_web_image_carries_no_torch_and_installs_only_kates_own_dependencies():
+    import tomllib
+
+    text = (DOCKER / "web.Dockerfile").read_text()
+    assert "torch" not in text.replace("no torch", "")
+    assert "pip install --no-cache-dir --no-deps -e ." in text  # Kate's code without torch & co
+    packages = re.search(r'ARG WEB_PACKAGES="([^"]+)"', text).group(1).split()
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=\[ ]", d)[0].lower() for d in declared}
+    assert set(packages) <= names, set(packages) - names
+    assert {"fastapi", "uvicorn", "redis", "trafilatura", "jinja2", "python-multipart"} <= set(packages)

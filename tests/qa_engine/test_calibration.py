@@ -64,8 +64,8 @@ def test_a_model_folder_carries_its_own_calibration(tmp_path):
 
 def test_shipped_calibration_belongs_to_the_shipped_weights():
     from qa_engine.model_folders import sha256_of
-    from qa_engine.model_store import DEFAULT_MODEL
     from qa_engine.shipped import SHIPPED_CALIBRATION, SHIPPED_FILE
+    from qa_engine.types import DEFAULT_MODEL
 
     assert SHIPPED_CALIBRATION.is_file(), "run `kate qa calibrate` after changing the shipped weights"
     shipped = Calibration.load(SHIPPED_CALIBRATION)
