@@ -30,7 +30,8 @@ from knowledge.store import StoreUnavailable
 from qa_engine import Answer, Passage
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
-from qa_engine.ranker import Ranker, Ranking, rank, rescore
+from qa_engine.ranker import Ranker, Ranking, rank, read_ranked, select
+from qa_engine.types import AnswersQuestions
 
 from .records import Candidate
 
@@ -60,7 +61,7 @@ class KnowledgeAnswerer:
     def __init__(
         self,
         knowledge: Knowledge,
-        reader: object,
+        reader: AnswersQuestions,
         ranker: Ranker | None,
         *,
         model_name: str,
@@ -98,7 +99,7 @@ class KnowledgeAnswerer:
         knowledge = open_knowledge(settings)
         store = VectorCache(knowledge.cache.r, settings.redis_prefix)
         if settings.qa_url:
-            reader: object = RemoteReader(settings.qa_url, timeout=settings.answer_budget)
+            reader: AnswersQuestions = RemoteReader(settings.qa_url, timeout=settings.answer_budget)
             ranker = make_ranker(settings, store, None)
             model = settings.qa_url
         else:
@@ -195,15 +196,10 @@ class KnowledgeAnswerer:
         return None if self.ranker is None else rank(self.ranker, question, passages, self.rank_top)
 
     def _read(self, question: str, ranking: Ranking | None, passages: Sequence[Passage]) -> list[Answer]:
-        to_read = list(passages) if ranking is None else ranking.passages
-        top_k = CANDIDATES if ranking is None else max(CANDIDATES, self.rank_top)
-        return self.reader.answer(question, to_read, top_k=top_k)  # type: ignore[attr-defined]
+        return read_ranked(self.reader, question, passages, ranking, top_k=CANDIDATES, read_top=self.rank_top)
 
     def _select(self, found: list[Answer], ranking: Ranking | None) -> Outcome:
-        if ranking is not None:
-            found = rescore(found, ranking, top_k=CANDIDATES, weight=self.rank_weight)
-        else:
-            found = found[:CANDIDATES]
+        found = select(found, ranking, top_k=CANDIDATES, weight=self.rank_weight)
         candidates: list[Candidate] = []
         pages: list[tuple[str, str]] = []
         for a in found:

@@ -29,7 +29,7 @@ import torch
 from .model_folders import sha256_of
 from .model_store import ModelLoadError, resolve
 from .reader import autocast, resolve_device, resolve_precision
-from .types import Answer, Passage, RankerConfig
+from .types import Answer, AnswersQuestions, Passage, RankerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -154,18 +154,27 @@ def same_tokenizer(folder_a: str, folder_b: str) -> bool:
     return (Path(folder_a) / "tokenizer.json").is_file()
 
 
+def passage_key(passage: Passage) -> tuple[str, str, str]:
+    """What identifies a passage across processes: its id, page and text (a reader service sends back
+    copies of the passages it read, so Python object identity does not survive the trip)."""
+    return passage.id, passage.url, passage.text
+
+
 @dataclass(frozen=True)
 class Ranking:
     """The passages chosen for reading, best first, and each one's cosine to the question."""
 
     passages: list[Passage]
-    relevance: dict[int, float]  # id(passage) -> cosine
+    relevance: dict[tuple[str, str, str], float]  # passage_key(passage) -> cosine
+
+    def of(self, passage: Passage) -> float:
+        return self.relevance.get(passage_key(passage), 0.0)
 
 
 def rank(ranker: Ranker, question: str, passages: Sequence[Passage], read_top: int) -> Ranking:
     sims = ranker.similarities(question, passages)
     chosen = np.argsort(-sims, kind="stable")[:read_top]
-    return Ranking([passages[i] for i in chosen], {id(passages[i]): float(sims[i]) for i in chosen})
+    return Ranking([passages[i] for i in chosen], {passage_key(passages[i]): float(sims[i]) for i in chosen})
 
 
 def rescore(
@@ -182,7 +191,7 @@ def rescore(
         if a.passage is None:
             rescored.append(a)
             continue
-        rel = ranking.relevance.get(id(a.passage), 0.0)
+        rel = ranking.of(a.passage)
         rescored.append(replace(a, score=a.score - weight * (1.0 - rel), relevance=rel))
     rescored.sort(key=lambda a: a.score, reverse=True)
     if min_score is not None:
@@ -190,8 +199,38 @@ def rescore(
     return rescored[:top_k]
 
 
+def read_ranked(
+    reader: AnswersQuestions,
+    question: str,
+    passages: Sequence[Passage],
+    ranking: Ranking | None,
+    *,
+    top_k: int,
+    read_top: int,
+    min_score: float | None = None,
+) -> list[Answer]:
+    """Stage 2 of answering: read what the ranking chose (every passage when there is no ranking)."""
+    if ranking is None:
+        return reader.answer(question, list(passages), top_k=top_k, min_score=min_score)
+    return reader.answer(question, ranking.passages, top_k=max(top_k, read_top), min_score=None)
+
+
+def select(
+    found: Sequence[Answer],
+    ranking: Ranking | None,
+    *,
+    top_k: int,
+    weight: float = 10.0,
+    min_score: float | None = None,
+) -> list[Answer]:
+    """Stage 3: spans re-scored with their passage's relevance (when ranked), best `top_k`."""
+    if ranking is None:
+        return list(found[:top_k])
+    return rescore(found, ranking, top_k=top_k, weight=weight, min_score=min_score)
+
+
 def rank_and_read(
-    reader: object,
+    reader: AnswersQuestions,
     ranker: Ranker | None,
     question: str,
     passages: Sequence[Passage],
@@ -202,9 +241,11 @@ def rank_and_read(
     min_score: float | None = None,
 ) -> list[Answer]:
     """The best answers to `question`: rank the passages, read the best `read_top`, re-score the spans
-    with their passage's relevance. With no ranker, the reader reads everything (its own scores)."""
-    if ranker is None or len(passages) == 0:
-        return reader.answer(question, list(passages), top_k=top_k, min_score=min_score)  # type: ignore[attr-defined]
-    ranking = rank(ranker, question, passages, read_top)
-    found = reader.answer(question, ranking.passages, top_k=max(top_k, read_top), min_score=None)  # type: ignore[attr-defined]
-    return rescore(found, ranking, top_k=top_k, weight=weight, min_score=min_score)
+    with their passage's relevance. With no ranker, the reader reads everything (its own scores).
+    The one answering pipeline: the bot (actions/answering.py runs the same three stages, split across
+    its threads), `kate ask`, the evaluations and the benchmarks all go through these functions."""
+    ranking = None if ranker is None or len(passages) == 0 else rank(ranker, question, passages, read_top)
+    found = read_ranked(
+        reader, question, passages, ranking, top_k=top_k, read_top=read_top, min_score=min_score
+    )
+    return select(found, ranking, top_k=top_k, weight=weight, min_score=min_score)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 # Model names (here, not in model_store or ranker, so settings can name them without importing torch)
 OFFLINE_PREFIX = "offline:"
@@ -95,3 +97,20 @@ class ReaderConfig:
     quantize: str = "none"  # none | int8 (dynamic int8 Linear layers, CPU only: faster, costs F1)
     models_dir: str | None = None  # where `offline:<name>` models are built (KATE_HOME/models)
     extra: dict = field(default_factory=dict)  # from_pretrained keyword arguments (revision, token...)
+
+
+@runtime_checkable
+class AnswersQuestions(Protocol):
+    """What every reader offers (`Reader` in this process, `BatchingReader` gathering concurrent callers,
+    `RemoteReader` over HTTP): the best spans for one question over some passages, best first,
+    scores comparable across passages."""
+
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        *,
+        top_k: int = 3,
+        min_score: float | None = None,
+        no_answer: bool = False,
+    ) -> list[Answer]: ...

@@ -207,13 +207,13 @@ def answerer_over_a_page(rt, page_server, reader, **options) -> KnowledgeAnswere
     return rt.answerer
 
 
-class RaisingReader:
-    def answer(self, question, passages, top_k=3):
+class RaisingReader:  # an AnswersQuestions whose model fails
+    def answer(self, question, passages, *, top_k=3, min_score=None, no_answer=False):
         raise RuntimeError("the reader broke")
 
 
 class SlowReader:
-    def answer(self, question, passages, top_k=3):
+    def answer(self, question, passages, *, top_k=3, min_score=None, no_answer=False):
         import time
 
         time.sleep(1.5)

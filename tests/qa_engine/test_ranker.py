@@ -146,3 +146,25 @@ def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redi
     finally:
         threading.excepthook = previous_hook
     assert not failures and not encoded
+
+
+def test_relevance_follows_passage_copies_and_every_reader_has_one_interface():
+    """A reader service answers with copies of the passages it read: their relevance must still be
+    found (matched by id, page and text, not by Python object identity)."""
+    from dataclasses import replace
+
+    from qa_engine import Answer, Reader
+    from qa_engine.batching import BatchingReader
+    from qa_engine.client import RemoteReader
+    from qa_engine.ranker import Ranking, passage_key, rescore
+    from qa_engine.types import AnswersQuestions
+
+    near, far = Passage("close text", url="http://i/a", id="1"), Passage("far text", url="http://i/b", id="1")
+    ranking = Ranking([near, far], {passage_key(near): 0.9, passage_key(far): 0.2})
+    copy = replace(near)  # equal, not identical
+    assert copy is not near
+    found = [Answer(text="far", score=5.0, passage=far), Answer(text="close", score=4.0, passage=copy)]
+    best = rescore(found, ranking, top_k=2, weight=10)
+    assert [a.text for a in best] == ["close", "far"] and best[0].relevance == 0.9
+    for cls in (Reader, BatchingReader, RemoteReader):
+        assert issubclass(cls, AnswersQuestions), cls
