@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import socket
 import sys
 import time
@@ -33,7 +32,9 @@ def open_knowledge(settings: Settings, seed: bool = True) -> Knowledge:
     client = open_redis(settings)
     registry = SourceRegistry(client, settings.redis_prefix)
     if seed:
-        added = registry.seed_once(settings.sources_file, url_variables(os.environ, demo_base_url(settings)))
+        added = registry.seed_once(
+            settings.sources_file, url_variables(settings.url_variables, demo_base_url(settings))
+        )
         if added:
             print(f"kate: {added} sources added from {settings.sources_file}", file=sys.stderr)
     cache = PageCache(client, settings.redis_prefix, ttl=settings.cache_ttl)
@@ -210,7 +211,9 @@ def _import(args: argparse.Namespace, settings: Settings, kn: Knowledge) -> int:
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     added, problems = kn.registry.import_yaml(
-        path.read_text(encoding="utf-8"), url_variables(os.environ, demo_base_url(settings)), added_by=args.by
+        path.read_text(encoding="utf-8"),
+        url_variables(settings.url_variables, demo_base_url(settings)),
+        added_by=args.by,
     )
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)

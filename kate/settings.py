@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from knowledge.sources import DEFAULT_SOURCES_FILE
 from qa_engine.types import DEFAULT_MODEL, DEFAULT_RANKER, RankerConfig, ReaderConfig
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 # The QA dev data of a development checkout (`../shared` beside the repository); absent for users.
 SHARED_QA_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
 SHARED_QA_TRAIN = SHARED_QA_DEV.parent / "train"
@@ -124,6 +125,8 @@ class Settings:
     qa_port: int  # where `kate qa serve` listens
     qa_batch_wait_ms: float  # how long the reader service gathers concurrent questions into one call
     quantize: str  # none | int8: the reader's Linear layers in int8 on the CPU (faster, costs F1)
+    rasa_venv: Path  # the Python 3.10 environment Rasa runs in (./kate.sh setup makes .venv-rasa)
+    url_variables: dict[str, str]  # KATE_URL_* variables, which a seed file's URLs may use
 
     @property
     def models_dir(self) -> Path:
@@ -227,6 +230,8 @@ class Settings:
                 "KATE_QA_BATCH_WAIT_MS", get("KATE_QA_BATCH_WAIT_MS", "5"), allow_zero=True
             ),
             quantize=_choice("none", "int8")("KATE_QUANTIZE", get("KATE_QUANTIZE", "none")),
+            rasa_venv=Path(get("KATE_RASA_VENV", str(REPOSITORY / ".venv-rasa"))).expanduser(),
+            url_variables={k: v for k, v in env.items() if k.startswith("KATE_URL_")},
         )
         if settings.qa_url and not settings.qa_url.startswith(("http://", "https://")):
             raise SettingsError(f"KATE_QA_URL must be an http(s) URL, got {settings.qa_url!r}")

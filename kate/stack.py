@@ -28,8 +28,9 @@ BOT_DIR = ROOT / "bot"
 BOT_INPUTS = ("config.yml", "domain.yml", "data", "components")
 
 
-def rasa_venv() -> Path:
-    return Path(os.environ.get("KATE_RASA_VENV", "") or ROOT / ".venv-rasa")
+def rasa_venv(settings: Settings | None = None) -> Path:
+    """Rasa's environment (`KATE_RASA_VENV`, read by Settings like every other variable)."""
+    return (settings or Settings.from_env()).rasa_venv
 
 
 def run_dir(settings: Settings) -> Path:
@@ -72,7 +73,7 @@ def ensure_bot_model(settings: Settings) -> Path:
     target = models / f"kate-{bot_fingerprint()}.tar.gz"
     if target.is_file():
         return target
-    rasa = rasa_venv() / "bin" / "rasa"
+    rasa = rasa_venv(settings) / "bin" / "rasa"
     if not rasa.is_file():
         raise ServiceError(f"Rasa is not installed at {rasa} (`./kate.sh setup` creates .venv-rasa)")
     models.mkdir(parents=True, exist_ok=True)
@@ -134,11 +135,13 @@ def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool
         "KATE_REDIS_DB": db,
         "KATE_REDIS_PASSWORD": password,
         "KATE_ACTIONS_URL": f"http://127.0.0.1:{settings.actions_port}/webhook",
+        # the NLU's message guard (bot/components/guard.py) runs in Rasa's process and reads it there
+        "KATE_MAX_QUESTION_CHARS": str(settings.max_question_chars),
     }
     services.append(
         Service(
             name="rasa",
-            argv=[str(rasa_venv() / "bin" / "python"), str(BOT_DIR / "run_rasa.py"), *rasa_args],
+            argv=[str(rasa_venv(settings) / "bin" / "python"), str(BOT_DIR / "run_rasa.py"), *rasa_args],
             health_url=f"http://127.0.0.1:{settings.rasa_port}/",
             url=f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
             log=str(logs / "rasa.log"),

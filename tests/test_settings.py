@@ -109,3 +109,26 @@ def test_secrets_stay_off_screens_and_command_lines(tmp_path, capsys):
     assert all("tok-123456" not in arg for s in services for arg in s.argv)
     assert "--auth-token" not in rasa.argv and rasa.env["KATE_RASA_TOKEN"] == "tok-123456"
     assert rasa.argv[1].endswith("bot/run_rasa.py")
+
+
+def test_every_variable_settings_read_is_in_the_readme_table():
+    """The README's settings table documents what the code reads (and only Settings reads Kate's
+    variables: a variable read anywhere else would escape this check)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    code = (root / "kate" / "settings.py").read_text()
+    read = set(re.findall(r'"((?:KATE_|REDIS_)[A-Z0-9_]*)"', code)) - {"KATE_ANSWER_MIN_SCORE"}  # refused
+    table = {
+        m.rstrip(".")
+        for m in re.findall(r"`((?:KATE_|REDIS_)[A-Z0-9_.]*)`", (root / "README.md").read_text())
+    }
+    assert read - table == set()
+    elsewhere = []
+    for package in ("kate", "actions", "admin", "knowledge", "qa_engine"):
+        for path in (root / package).rglob("*.py"):
+            if path.name != "settings.py" and re.search(
+                r"environ(?:\.get)?\(?\[?\s*[\"']KATE_", path.read_text()
+            ):
+                elsewhere.append(str(path.relative_to(root)))
+    assert elsewhere == []

@@ -4,7 +4,8 @@ DIET classifies anything, so an empty message came back as `greet` and a 10,000-
 whatever its first words suggested. This component runs last in the NLU pipeline and marks such a
 message `nlu_fallback` with full confidence; `action_answer_from_knowledge` then answers with a clear
 message in the user's language instead of reading it. The length limit is Kate's
-KATE_MAX_QUESTION_CHARS (read from the environment Rasa runs in; 1000 when unset, as in kate/settings.py).
+KATE_MAX_QUESTION_CHARS: Kate's Settings parse it and `kate up` hands the value to Rasa's environment,
+where this component reads it (Rasa runs in its own Python, without Kate's packages; 1000 when unset).
 """
 
 from __future__ import annotations
