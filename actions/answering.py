@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kate.settings import Settings
+from core.settings import Settings
 from knowledge.cache import VectorCache
 from knowledge.library import Knowledge
 from knowledge.store import StoreUnavailable
@@ -92,8 +92,8 @@ class KnowledgeAnswerer:
     @classmethod
     def load(cls, settings: Settings) -> KnowledgeAnswerer:
         """Everything from Kate's settings: Redis, the sources, the reader and the ranker, warmed up."""
-        from kate.knowledge_cli import open_knowledge
-        from kate.models import make_ranker, make_reader, quiet_libraries
+        from core.models import make_ranker, make_reader, quiet_libraries
+        from core.wiring import open_knowledge
 
         quiet_libraries()
         knowledge = open_knowledge(settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kate.settings import Settings
+from core.settings import Settings
 from knowledge.feedback import FeedbackLog
 from knowledge.unanswered import UnansweredLog
 

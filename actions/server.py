@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from kate.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

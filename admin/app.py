@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from kate.settings import Settings
+from core.settings import Settings
 from knowledge.feedback import FeedbackError
 from knowledge.library import Knowledge
 from knowledge.sources import SourceError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kate.settings import Settings
+from core.settings import Settings
 from knowledge.feedback import FeedbackLog
 from knowledge.library import Knowledge
 from knowledge.sources import FetchStatus, Source, SourceError, source_id

@@ -6,7 +6,7 @@ behind a reverse proxy or passes `--host`.
 
 from __future__ import annotations
 
-from kate.settings import Settings
+from core.settings import Settings
 
 from .security import ConfigurationError
 from .widget import WidgetAssetsMissing
@@ -22,7 +22,7 @@ def uvicorn_options(host: str, port: int) -> dict:
 def serve(settings: Settings, host: str = "127.0.0.1") -> int:
     import uvicorn
 
-    from kate.knowledge_cli import open_knowledge
+    from core.wiring import open_knowledge
 
     from .app import create_app
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kate.settings import Settings
+from core.settings import Settings
 
 HERE = Path(__file__).parent
 SOCKET_IO = HERE / "widget" / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"

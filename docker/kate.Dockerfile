@@ -28,6 +28,8 @@ RUN uv pip install --python /opt/kate --index-url "${TORCH_INDEX}" torch==2.13.0
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY kate ./kate
+COPY core ./core
+COPY measure ./measure
 COPY qa_engine ./qa_engine
 COPY knowledge ./knowledge
 COPY actions ./actions

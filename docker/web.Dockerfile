@@ -14,6 +14,8 @@ RUN pip install --no-cache-dir $WEB_PACKAGES
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY kate ./kate
+COPY core ./core
+COPY measure ./measure
 COPY qa_engine ./qa_engine
 COPY knowledge ./knowledge
 COPY actions ./actions

@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from core.models import ensure_model, make_ranker, make_reader, quiet_libraries
+from core.settings import SHARED_QA_DEV, SHARED_QA_TRAIN, Settings, SettingsError
 from knowledge.store import StoreUnavailable
 from qa_engine import Passage
 from qa_engine.types import ModelLoadError, RankerConfig
 
 from .knowledge_cli import add_parsers as add_knowledge_parsers
-from .models import ensure_model, make_ranker, make_reader, quiet_libraries
-from .settings import SHARED_QA_DEV, SHARED_QA_TRAIN, Settings, SettingsError
 
 SAMPLE_QUESTIONS = (
     "How many days of paid annual leave do full-time employees get?",
@@ -192,8 +192,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bot_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from .answer_threshold import run_answers_eval
-    from .bot_eval import run_eval
+    from measure.answer_threshold import run_answers_eval
+    from measure.bot_eval import run_eval
 
     run_answers_eval(settings, args.output)
     return 0 if args.answers_only else run_eval(args.folds, args.output)
@@ -382,7 +382,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from .qa_report import run_report
+    from measure.qa_report import run_report
 
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
@@ -406,12 +406,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.qa_calibrate import run_calibration
     from qa_engine.calibration import FILE_NAME
     from qa_engine.model_folders import sha256_of
     from qa_engine.shipped import SHIPPED_CALIBRATION, SHIPPED_FILE
     from qa_engine.types import DEFAULT_MODEL
-
-    from .qa_calibrate import run_calibration
 
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
@@ -453,9 +452,8 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_curve(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.qa_curve import run_curve
     from qa_engine.train import TrainConfig
-
-    from .qa_curve import run_curve
 
     spec = args.model or settings.qa_model
     ensure_model(settings, spec)
@@ -493,7 +491,7 @@ def cmd_curve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from .bench import bench_reader
+    from measure.bench import bench_reader
 
     reader = make_reader(settings, args.model)
     bench_reader(
@@ -507,10 +505,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from core.local_redis import open_redis
+    from measure.bench_ask import bench_ask
     from qa_engine.ranker import Ranker
-
-    from .bench_ask import bench_ask
-    from .local_redis import open_redis
 
     client = open_redis(settings)
     t0 = time.perf_counter()
@@ -525,10 +522,9 @@ def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
+    from core.local_redis import open_redis
+    from measure.bench_scale import bench_scale
     from qa_engine.ranker import Ranker
-
-    from .bench_scale import bench_scale
-    from .local_redis import open_redis
 
     data_dir = Path(args.data_dir) if args.data_dir else SHARED_QA_DEV
     if not data_dir.is_dir():
@@ -558,8 +554,8 @@ def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_load(args: argparse.Namespace, settings: Settings) -> int:
-    from .bench_load import bench_load
-    from .local_redis import open_redis
+    from core.local_redis import open_redis
+    from measure.bench_load import bench_load
 
     low, high = (float(x) for x in args.think.split(","))
     reader = f"reader service {settings.qa_url}" if settings.qa_url else "reader in the action server"
@@ -582,7 +578,7 @@ def cmd_bench_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_cpu(args: argparse.Namespace, settings: Settings) -> int:
-    from .bench_cpu import bench_cpu
+    from measure.bench_cpu import bench_cpu
 
     data_dir = Path(args.data_dir) if args.data_dir else SHARED_QA_DEV
     reader = make_reader(settings, args.model)
@@ -595,7 +591,7 @@ BENCH_TRAIN_DEV = ("xquad.en.dev.json", "asai2018.ja.dev.json", "multilingualqa.
 
 
 def cmd_bench_train(args: argparse.Namespace, settings: Settings) -> int:
-    from .bench_train import bench_train
+    from measure.bench_train import bench_train
 
     train_dir = Path(args.data_root)
     files = [train_dir / name for name in BENCH_TRAIN_MIX]

@@ -18,19 +18,13 @@ import sys
 import time
 from pathlib import Path
 
+from core.rasa import BOT_DIR, rasa_env, rasa_venv
+from core.settings import Settings, mask_url
 from knowledge.store import describe
 
 from .services import RunState, Service, ServiceError, alive, healthy, log_tail, start, stop, wait_healthy
-from .settings import Settings, mask_url
 
-ROOT = Path(__file__).resolve().parents[1]
-BOT_DIR = ROOT / "bot"
 BOT_INPUTS = ("config.yml", "domain.yml", "data", "components")
-
-
-def rasa_venv(settings: Settings | None = None) -> Path:
-    """Rasa's environment (`KATE_RASA_VENV`, read by Settings like every other variable)."""
-    return (settings or Settings.from_env()).rasa_venv
 
 
 def run_dir(settings: Settings) -> Path:
@@ -52,19 +46,6 @@ def bot_fingerprint(bot_dir: Path = BOT_DIR) -> str:
             if f.suffix in (".yml", ".yaml", ".py") and "__pycache__" not in f.parts:
                 digest.update(str(f.relative_to(bot_dir)).encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
-
-
-def rasa_env(base: dict[str, str] | None = None, home: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
-    if home is not None:  # Rasa's training cache, else .rasa/ in the working directory
-        env["RASA_CACHE_DIRECTORY"] = str(home / "rasa-cache")
-    env.update(
-        PYTHONPATH=str(BOT_DIR),  # the custom NLU component (components/language.py)
-        RASA_TELEMETRY_ENABLED="false",
-        TF_CPP_MIN_LOG_LEVEL="2",
-        SQLALCHEMY_SILENCE_UBER_WARNING="1",
-    )
-    return env
 
 
 def ensure_bot_model(settings: Settings) -> Path:
@@ -163,9 +144,10 @@ def redis_parts(url: str) -> tuple[str, str, str, str]:
 
 
 def up(settings: Settings, detach: bool) -> int:
+    from core.local_redis import redis_is_ours
+    from core.models import ensure_model
+
     from .knowledge_cli import demo_base_url, open_knowledge
-    from .local_redis import redis_is_ours
-    from .models import ensure_model
 
     existing = RunState.load(run_dir(settings))
     if existing and any(alive(s.pid) for s in existing.services):
@@ -266,7 +248,7 @@ def status(settings: Settings) -> int:
 
 
 def down(settings: Settings, quiet: bool = False) -> int:
-    from .local_redis import stop_local_redis
+    from core.local_redis import stop_local_redis
 
     state = RunState.load(run_dir(settings))
     if state is None:

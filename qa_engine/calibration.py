@@ -4,7 +4,7 @@ A reader's score is a logit margin (span over "no answer", minus the ranker's pe
 whatever training made it, so a raw threshold such as "6.5" means something else after every retraining.
 `Calibration` maps a score to the probability that the answer is right, with a logistic curve fitted on
 dev questions (`kate qa calibrate`), and carries the bot's threshold, chosen on questions it was not
-fitted on (the tune half of the demo HR questions, `kate/answer_threshold.py`) and judged on others.
+fitted on (the tune half of the demo HR questions, `measure/answer_threshold.py`) and judged on others.
 Each reader carries its own calibration: `calibration.json` in its model folder, or, for the shipped
 reader, a file beside its weights that names their sha256 (a calibration never silently outlives the
 weights it was fitted for).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kate.answer_threshold import (
+from measure.answer_threshold import (
     JUDGE,
     TUNE,
     UNANSWERABLE,

@@ -12,7 +12,7 @@ import pytest
 from servers import FixtureServer, demo_file
 from tiny_models import random_model, small_vocab_tokenizer, wired_model, xlmr_tokenizer
 
-from kate.settings import SHARED_QA_DEV
+from core.settings import SHARED_QA_DEV
 
 KATE = str(Path(sys.executable).parent / "kate")
 

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WEB_APP = """
 import sys
 from kate.cli import build_parser
-from kate.knowledge_cli import open_knowledge
-from kate.settings import Settings
+from core.wiring import open_knowledge
+from core.settings import Settings
 from admin.app import create_app
 import knowledge, knowledge.library, knowledge.fetch, knowledge.feedback, knowledge.unanswered
 settings = Settings.from_env()
@@ -89,7 +89,7 @@ def test_the_web_image_packages_cover_what_the_web_app_imports(tmp_path, redis_s
     modules = result.stdout.split("modules:", 1)[1].split()
     owners = metadata.packages_distributions()
     available = _closure(packages)
-    ours = {"kate", "qa_engine", "knowledge", "actions", "admin"}
+    ours = {"kate", "core", "measure", "qa_engine", "knowledge", "actions", "admin"}
     optional = {"opentelemetry", "ujson"}  # used by redis and fastapi only when they are installed
     missing = {
         m: owners.get(m)
@@ -99,3 +99,12 @@ def test_the_web_image_packages_cover_what_the_web_app_imports(tmp_path, redis_s
         and not any(canonicalize_name(d) in available for d in owners[m])
     }
     assert not missing, missing
+
+
+def test_the_packages_keep_their_layers():
+    """`lint-imports` (import-linter, contract in pyproject.toml): kate > actions | admin | measure > core >
+    knowledge > qa_engine, so no two packages import each other, function-level imports included."""
+    lint = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+    assert "1 kept, 0 broken" in result.stdout

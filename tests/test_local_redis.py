@@ -8,8 +8,8 @@ import pytest
 import redis
 from redis_process import free_port
 
-from kate.local_redis import open_redis, start_local_redis
-from kate.settings import Settings
+from core.local_redis import open_redis, start_local_redis
+from core.settings import Settings
 from knowledge.sources import SourceRegistry
 from knowledge.store import StoreUnavailable, connect, ping
 

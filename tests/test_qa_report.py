@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kate.qa_report import _runs_section
+from measure.qa_report import _runs_section
 
 
 def test_runs_section_says_what_is_missing(tmp_path):

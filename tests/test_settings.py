@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kate.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 
 def test_defaults_and_reader_config():
@@ -89,8 +89,8 @@ def test_answer_confidence_replaces_the_raw_score_threshold():
 def test_secrets_stay_off_screens_and_command_lines(tmp_path, capsys):
     """`kate settings` masks the Redis password and the admin hash; the Rasa API token travels in the
     environment, never on the command line `ps` shows."""
+    from core.settings import mask_url
     from kate.cli import cmd_settings
-    from kate.settings import mask_url
     from kate.stack import plan
 
     env = {
@@ -117,7 +117,7 @@ def test_every_variable_settings_read_is_in_the_readme_table():
     import re
 
     root = Path(__file__).resolve().parents[1]
-    code = (root / "kate" / "settings.py").read_text()
+    code = (root / "core" / "settings.py").read_text()
     read = set(re.findall(r'"((?:KATE_|REDIS_)[A-Z0-9_]*)"', code)) - {"KATE_ANSWER_MIN_SCORE"}  # refused
     table = {
         m.rstrip(".")
@@ -125,7 +125,7 @@ def test_every_variable_settings_read_is_in_the_readme_table():
     }
     assert read - table == set()
     elsewhere = []
-    for package in ("kate", "actions", "admin", "knowledge", "qa_engine"):
+    for package in ("kate", "core", "measure", "actions", "admin", "knowledge", "qa_engine"):
         for path in (root / package).rglob("*.py"):
             if path.name != "settings.py" and re.search(
                 r"environ(?:\.get)?\(?\[?\s*[\"']KATE_", path.read_text()

@@ -22,7 +22,7 @@ from admin.security import (
     hash_password,
     verify_password,
 )
-from kate.settings import Settings
+from core.settings import Settings
 from knowledge.cache import PageCache
 from knowledge.feedback import FeedbackEntry, FeedbackError, FeedbackLog
 from knowledge.library import FetchLimits, Knowledge

@@ -7,9 +7,9 @@ import subprocess
 
 from conftest import KATE
 
-from kate.bench_load import run_load, scripted_questions
-from kate.settings import Settings
+from core.settings import Settings
 from knowledge.store import connect
+from measure.bench_load import run_load, scripted_questions
 
 
 def test_scripted_questions_cover_every_language():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from kate.stack import BOT_DIR, bot_fingerprint, rasa_env, rasa_venv
+from core.rasa import BOT_DIR, rasa_env, rasa_venv
+from kate.stack import bot_fingerprint
 
 
 def test_conversation_stories_pass(stack, tmp_path):

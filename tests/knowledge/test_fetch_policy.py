@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 from servers import FixtureHandler, FixtureServer
 
-from kate.settings import Settings
+from core.settings import Settings
 from knowledge import FetchError, fetch_page
 from knowledge.cache import PageCache
 from knowledge.fetch_policy import DEFAULT_POLICY, FetchPolicy, PolicyRefused

@@ -2,8 +2,8 @@
 
 import pytest
 
-from kate.qa_report import hr_accuracy
-from kate.settings import SHARED_QA_DEV
+from core.settings import SHARED_QA_DEV
+from measure.qa_report import hr_accuracy
 from qa_engine import Passage, Reader, ReaderConfig
 from qa_engine.model_store import build_offline
 from qa_engine.shipped import SHIPPED_FILE
@@ -108,7 +108,7 @@ def test_calibration_run_fits_chooses_and_reports_on_separate_questions(kate_rea
     tune half of the demo HR questions, a report and its plot."""
     import shutil
 
-    from kate.qa_calibrate import SPLITS, run_calibration
+    from measure.qa_calibrate import SPLITS, run_calibration
     from qa_engine.calibration import Calibration
 
     dev = tmp_path / "dev"

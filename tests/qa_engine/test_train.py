@@ -196,7 +196,7 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_dir, monkeypatch):
 
 
 def test_learning_curve_points_resume_and_plot(tmp_path, tiny_dir):
-    from kate.qa_curve import run_curve
+    from measure.qa_curve import run_curve
 
     target = toy_file(tmp_path / "toy.en.train.json", 80)
     other = toy_file(tmp_path / "other.en.train.json", 60, seed=3, prefix="o")
@@ -306,7 +306,7 @@ def test_sample_windows_give_disjoint_slices_for_training_stages(tmp_path):
 
 
 def test_bench_train_times_fp32_and_bf16_on_the_same_batches(tmp_path, tiny_dir):
-    from kate.bench_train import bench_train
+    from measure.bench_train import bench_train
 
     data = toy_file(tmp_path / "toy.en.train.json", 64)
     dev = toy_file(tmp_path / "toy.en.dev.json", 10, seed=1, prefix="d")
@@ -326,8 +326,8 @@ def test_the_recipes_in_the_repository_are_complete(tmp_path):
     settings `kate qa train` knows; a typo is refused, not ignored."""
     from pathlib import Path
 
+    from core.settings import SHARED_QA_TRAIN
     from kate.cli import recipe_config
-    from kate.settings import SHARED_QA_TRAIN
 
     if not SHARED_QA_TRAIN.is_dir():
         pytest.skip("../shared/data/qa/train is not beside this checkout")

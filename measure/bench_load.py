@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from core.settings import Settings
 from knowledge import demo_questions
 from knowledge.feedback import FeedbackLog
 
 from .bench import write_section
-from .settings import Settings
 
 SECTION = "load"
 BOT_NLU = Path(__file__).resolve().parents[1] / "bot" / "data" / "nlu"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.settings import Settings
 from knowledge.cache import PageCache, VectorCache
 from knowledge.demo_server import serve_demo_site
 from knowledge.library import FetchLimits, Knowledge
@@ -34,7 +35,6 @@ from qa_engine.ranker import Ranker, rank_and_read
 
 from .bench import machine_description, write_section
 from .bench_ask import time_question
-from .settings import Settings
 
 SECTION = "scale"
 RECALL_KS = (1, 3, 5, 10)

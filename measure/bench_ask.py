@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import Settings
 from knowledge import DEMO_SITE, demo_questions
 from knowledge.cache import PageCache, VectorCache
 from knowledge.demo_server import serve_demo_site
@@ -26,7 +27,6 @@ from qa_engine import Reader
 from qa_engine.ranker import Ranker, rank_and_read
 
 from .bench import machine_description, write_section
-from .settings import Settings
 
 SECTION = "ask"
 

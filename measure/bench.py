@@ -18,11 +18,10 @@ from pathlib import Path
 
 import torch
 
+from core.settings import SHARED_QA_DEV
 from qa_engine import Passage, Reader, ReaderConfig
 from qa_engine.baseline import naive_answer
 from qa_engine.features import encode
-
-from .settings import SHARED_QA_DEV
 
 BENCH_QUESTIONS = (
     "How many days of paid leave do employees get?",

@@ -16,8 +16,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import Settings
+
 from .bench import write_section
-from .settings import Settings
 
 TUNE, JUDGE = "tune", "judge"
 
@@ -158,10 +159,10 @@ def render_answers(rows: list[ScoredAnswer], calibration: object, threshold: flo
 
 def run_answers_eval(settings: Settings, output: Path) -> float:
     """`kate bot eval --answers-only`: the JUDGE half at the bot's threshold, into docs/bot-results.md."""
+    from core.models import make_ranker, make_reader
     from qa_engine.calibration import for_model
 
     from .bot_eval import HEADER
-    from .models import make_ranker, make_reader
 
     reader = make_reader(settings, None)
     ranker = make_ranker(settings, None, reader)

@@ -206,8 +206,8 @@ def threshold_sentence(c: Calibration) -> str:
             f"The bot's threshold ({c.threshold:.3f}) makes the most right decisions (give a right answer, "
             "hold back a wrong one or one the pages do not answer) on the tune half of the demo HR questions "
             f"({choice['questions']} questions, {choice['right']} answered right, "
-            f"{choice['unanswerable']} not on the intranet; `kate/answer_threshold.py`), not on dev files: "
-            "HR passages score lower than Wikipedia paragraphs, so the dev threshold split's choice "
+            f"{choice['unanswerable']} not on the intranet; `measure/answer_threshold.py`), not on dev "
+            "files: HR passages score lower than Wikipedia paragraphs, so the dev threshold split's choice "
             f"({choice['threshold_chosen_on_dev']:.3f}) may hold back many right HR answers. The other "
             "half of the HR questions judges it in docs/bot-results.md." + tail
         )
