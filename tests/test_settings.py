@@ -132,3 +132,34 @@ def test_every_variable_settings_read_is_in_the_readme_table():
             ):
                 elsewhere.append(str(path.relative_to(root)))
     assert elsewhere == []
+
+
+def test_every_command_is_in_the_readme_table():
+    """Each `kate` subcommand has a row in the README's commands table (a row may list several:
+    `kate sources enable|disable|remove URL`)."""
+    import argparse
+    import re
+
+    from kate.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `kate ")]
+
+    def leaves(parser: argparse.ArgumentParser, prefix: list[str]):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+                        yield from leaves(sub, [*prefix, name])
+                    else:
+                        yield [*prefix, name]
+
+    missing = []
+    for path in leaves(build_parser(), []):
+        group, leaf = " ".join(["kate", *path[:-1]]), path[-1]
+        if not any(
+            row.startswith(f"| `{group}") and re.search(rf"[`|\s\\\\]{re.escape(leaf)}(?=[\s`|\\\\])", row)
+            for row in rows
+        ):
+            missing.append(" ".join(["kate", *path]))
+    assert missing == []
