@@ -224,9 +224,9 @@ def render(
         "",
         f"Model: `{model}`. Command: `{command}` (dev files: `../shared/data/qa/dev/`).",
         "Scores are F1 / EM in percent: SQuAD v1.1 rules for space-separated languages, character tokens for "
-        "zh/ja/th (see README, Evaluation). Published numbers are for mBERT (178M parameters) trained on 88k "
-        "English SQuAD examples; Kate's reader is a 4-bit-derived multilingual-e5-small (117M, 21.5M of them "
-        "trained) trained as [model-card.md](model-card.md) says.",
+        "zh/ja/th ([guide.md](guide.md), Evaluation). Published numbers are for mBERT (178M parameters) "
+        "trained on 88k English SQuAD examples; Kate's reader is a 4-bit-derived multilingual-e5-small "
+        "(117M, 21.5M of them trained) trained as [model-card.md](model-card.md) says.",
         "",
     ]
     if training:

@@ -112,7 +112,7 @@ def test_secrets_stay_off_screens_and_command_lines(tmp_path, capsys):
 
 
 def test_every_variable_settings_read_is_in_the_readme_table():
-    """The README's settings table documents what the code reads (and only Settings reads Kate's
+    """docs/settings.md documents what the code reads (and only Settings reads Kate's
     variables: a variable read anywhere else would escape this check)."""
     import re
 
@@ -121,7 +121,7 @@ def test_every_variable_settings_read_is_in_the_readme_table():
     read = set(re.findall(r'"((?:KATE_|REDIS_)[A-Z0-9_]*)"', code)) - {"KATE_ANSWER_MIN_SCORE"}  # refused
     table = {
         m.rstrip(".")
-        for m in re.findall(r"`((?:KATE_|REDIS_)[A-Z0-9_.]*)`", (root / "README.md").read_text())
+        for m in re.findall(r"`((?:KATE_|REDIS_)[A-Z0-9_.]*)`", (root / "docs" / "settings.md").read_text())
     }
     assert read - table == set()
     elsewhere = []
@@ -135,14 +135,14 @@ def test_every_variable_settings_read_is_in_the_readme_table():
 
 
 def test_every_command_is_in_the_readme_table():
-    """Each `kate` subcommand has a row in the README's commands table (a row may list several:
+    """Each `kate` subcommand has a row in docs/commands.md (a row may list several:
     `kate sources enable|disable|remove URL`)."""
     import argparse
     import re
 
     from kate.cli import build_parser
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "commands.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| `kate ")]
 
     def leaves(parser: argparse.ArgumentParser, prefix: list[str]):
@@ -163,3 +163,17 @@ def test_every_command_is_in_the_readme_table():
         ):
             missing.append(" ".join(["kate", *path]))
     assert missing == []
+
+
+def test_links_between_the_docs_resolve():
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    broken = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)|src=\"([^\"]+)\"", page.read_text()):
+            link = (target[0] or target[1]).split("#")[0]
+            external = link.startswith(("http://", "https://", "mailto:", "../../shared", "../shared"))
+            if link and not external and not (page.parent / link).exists():
+                broken.append(f"{page.name}: {link}")
+    assert broken == []
