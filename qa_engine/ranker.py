@@ -155,8 +155,9 @@ def same_tokenizer(folder_a: str, folder_b: str) -> bool:
 
 
 def passage_key(passage: Passage) -> tuple[str, str, str]:
-    """What identifies a passage across processes: its id, page and text (a reader service sends back
-    copies of the passages it read, so Python object identity does not survive the trip)."""
+    """What identifies a passage: its id, page and text, not Python object identity, which breaks as soon
+    as any reader or cache rebuilds the passages (RemoteReader maps answers back to the caller's objects
+    today; a reader that returns equal copies gets the same relevance)."""
     return passage.id, passage.url, passage.text
 
 

@@ -149,8 +149,8 @@ def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redi
 
 
 def test_relevance_follows_passage_copies_and_every_reader_has_one_interface():
-    """A reader service answers with copies of the passages it read: their relevance must still be
-    found (matched by id, page and text, not by Python object identity)."""
+    """A reader that answers with equal copies of the passages it read still gets their relevance
+    (matched by id, page and text, not by Python object identity)."""
     from dataclasses import replace
 
     from qa_engine import Answer, Reader

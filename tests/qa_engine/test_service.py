@@ -276,3 +276,42 @@ def test_the_action_server_reads_through_the_service_with_the_same_outcome(
         dead = outcome(RemoteReader(f"http://127.0.0.1:{free_port()}", timeout=2, connect_timeout=1))
         assert dead.status == "reader_down" and dead.seconds < 5
     assert "RH" in say("reader_down", "fr") and "人事" in say("reader_down", "ja")
+
+
+def test_the_production_path_remote_reader_and_local_ranker_matches_reading_in_process(
+    service, local_reader, model_folder, redis_client
+):
+    """The deployment's path (docker/compose.yml): the action server ranks locally and reads through the
+    reader service. The candidates, their pages and their scores, relevance included, are those of the
+    in-process path."""
+    import asyncio
+
+    from actions.answering import KnowledgeAnswerer
+    from knowledge.cache import PageCache
+    from knowledge.library import FetchLimits, Knowledge
+    from knowledge.sources import SourceRegistry
+    from qa_engine.ranker import Ranker, RankerConfig
+
+    ranker = Ranker(RankerConfig(model=str(model_folder), device="cpu"))  # any encoder ranks
+    with FixtureServer() as site:
+        registry = SourceRegistry(redis_client)
+        for page in ("leave.html", "offices.html", "benefits.html", "expenses.html"):
+            registry.add(site.url(f"/site/en/{page}"))
+        knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=2, total_timeout=5))
+
+        def outcome(reader) -> object:
+            answerer = KnowledgeAnswerer(
+                knowledge, reader, ranker, model_name="m", min_confidence=0.0, rank_top=4
+            )
+            try:
+                return asyncio.run(answerer.answer("how many days of annual leave ?"))
+            finally:
+                answerer._model_thread.shutdown()
+
+        remote, local = outcome(RemoteReader(service)), outcome(local_reader)
+    assert remote.status == local.status == "answered"
+    assert [(c.answer, c.url) for c in remote.candidates] == [(c.answer, c.url) for c in local.candidates]
+    assert [c.score for c in remote.candidates] == pytest.approx(
+        [c.score for c in local.candidates], abs=1e-3
+    )
+    assert remote.best_pages == local.best_pages
