@@ -1,4 +1,7 @@
-"""Kate's one settings object, read from the environment (documented in the README's settings table)."""
+"""Kate's one settings object, read from the environment (documented in docs/settings.md).
+
+The bottom of Kate's layers: the standard library and `qa_engine.types` (records and model names, no
+torch) only, so every process, the web app included, can read its settings without loading a model."""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from knowledge.sources import DEFAULT_SOURCES_FILE
 from qa_engine.types import DEFAULT_MODEL, DEFAULT_RANKER, RankerConfig, ReaderConfig
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[1]  # the checkout, or site-packages once installed
+DEFAULT_SOURCES_FILE = REPOSITORY / "knowledge" / "sources.yml"  # the demo intranet's, package data
 # The QA dev data of a development checkout (`../shared` beside the repository); absent for users.
 SHARED_QA_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa" / "dev"
 SHARED_QA_TRAIN = SHARED_QA_DEV.parent / "train"

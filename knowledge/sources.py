@@ -25,7 +25,7 @@ import yaml
 from . import fetch
 from .store import DEFAULT_PREFIX, guarded
 
-DEFAULT_SOURCES_FILE = Path(__file__).parent / "sources.yml"
+DEFAULT_SOURCES_FILE = Path(__file__).parent / "sources.yml"  # = core.settings.DEFAULT_SOURCES_FILE
 AUTH_KINDS = ("basic", "bearer", "cookie")
 MAX_SOURCES = 10_000  # a bound on every listing and import
 MAX_TITLE = 300

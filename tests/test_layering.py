@@ -108,3 +108,22 @@ def test_the_packages_keep_their_layers():
     result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
     assert "1 kept, 0 broken" in result.stdout
+
+
+def test_settings_load_only_the_standard_library_and_the_reader_records():
+    code = (
+        "import sys; before = set(sys.modules); import core.settings; "
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "print(sorted(new - set(sys.stdlib_module_names)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "['core', 'qa_engine']", result.stdout + result.stderr
+
+
+def test_the_default_sources_file_is_the_knowledge_layers():
+    from core.settings import DEFAULT_SOURCES_FILE
+    from knowledge.sources import DEFAULT_SOURCES_FILE as KNOWLEDGE_DEFAULT
+
+    assert DEFAULT_SOURCES_FILE.resolve() == KNOWLEDGE_DEFAULT.resolve() and DEFAULT_SOURCES_FILE.is_file()
