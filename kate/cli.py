@@ -381,6 +381,17 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_engine.model_folders import average_models
+    from qa_engine.model_store import resolve
+
+    for spec in args.model:
+        ensure_model(settings, spec)
+    folders = [Path(resolve(spec, str(settings.models_dir))) for spec in args.model]
+    print(json.dumps(average_models(folders, Path(args.output)), indent=2))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from measure.qa_report import run_report
 
@@ -735,6 +746,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", help="weight file (default: qa_engine/weights/kate-reader-e5-small.safetensors)"
     )
     ex.set_defaults(func=cmd_export)
+
+    avg = qa.add_parser("average", help="the mean of the weights of fine-tuned copies of one model")
+    avg.add_argument("--model", action="append", required=True, help="a model (repeat: two or more)")
+    avg.add_argument("--output", required=True, help="folder for the averaged model")
+    avg.set_defaults(func=cmd_average)
 
     rep = qa.add_parser("report", help="write docs/qa-results.md: every dev table beside published numbers")
     rep.add_argument("--model")

@@ -60,3 +60,37 @@ def manifest_matches(folder: Path, **expected: object) -> bool:
         (Path(folder) / name).is_file() and sha256_of(Path(folder) / name) == digest
         for name, digest in files.items()
     )
+
+
+def average_models(folders: list[Path], output: Path) -> dict:
+    """The mean of the weights of several fine-tuned copies of one model (same architecture, same
+    tensors), written as a model folder: config, tokenizer and the first folder's training summary
+    travel along. Averaging two checkpoints of one training path keeps much of what each learned (a
+    later stage's gains and an earlier stage's strengths) at no training cost."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if len(folders) < 2:
+        raise ValueError("averaging needs at least two model folders")
+    states = [load_file(str(Path(f) / "model.safetensors")) for f in folders]
+    keys = states[0].keys()
+    if any(s.keys() != keys or any(s[k].shape != states[0][k].shape for k in keys) for s in states[1:]):
+        raise ValueError("the models do not have the same tensors: not copies of one model")
+    mean = {}
+    for k in keys:
+        first = states[0][k]
+        if first.is_floating_point():
+            total = sum(s[k].to(torch.float32) for s in states)
+            mean[k] = (total / len(states)).to(first.dtype).contiguous()
+        else:
+            mean[k] = first
+    with staged_folder(output) as stage:
+        for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (Path(folders[0]) / name).is_file():
+                shutil.copy(Path(folders[0]) / name, stage / name)
+        save_file(mean, str(stage / "model.safetensors"), metadata={"format": "pt"})
+        summary_file = Path(folders[-1]) / "training.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        summary["averaged"] = [str(f) for f in folders]
+        (stage / "training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return {"output": str(output), "models": [str(f) for f in folders], "tensors": len(mean)}

@@ -80,3 +80,27 @@ def test_weights_for_another_base_are_refused(tmp_path, base_and_trained):
         )
     with pytest.raises(ShippedWeightsError, match="missing"):
         build_kate_reader(tmp_path / "m" / "r", shipped=tmp_path / "none.safetensors", base_dir=base)
+
+
+def test_averaging_two_copies_of_a_reader_gives_the_mean_weights_and_a_working_reader(tmp_path):
+    from qa_engine.model_folders import average_models
+
+    tok = small_vocab_tokenizer("alpha beta gamma delta what is the answer leave days")
+    folders = []
+    for seed in (1, 2):
+        model = random_model(len(tok), layers=1, seed=seed)
+        model.save_pretrained(tmp_path / f"m{seed}")
+        tok.save_pretrained(tmp_path / f"m{seed}")
+        folders.append(tmp_path / f"m{seed}")
+    average_models(folders, tmp_path / "mean")
+    a, b, mean = (load_file(str(f / "model.safetensors")) for f in (*folders, tmp_path / "mean"))
+    for k in a:
+        assert torch.allclose(mean[k], (a[k] + b[k]) / 2, atol=1e-6), k
+    reader = Reader(ReaderConfig(model=str(tmp_path / "mean"), device="cpu", max_length=32))
+    assert reader.answer(
+        "what is the answer", [Passage("alpha beta gamma")], top_k=1, min_score=float("-inf")
+    )
+    other = random_model(len(tok) + 1, layers=1, seed=3)  # another vocabulary: not a copy of the same model
+    other.save_pretrained(tmp_path / "other")
+    with pytest.raises(ValueError):
+        average_models([folders[0], tmp_path / "other"], tmp_path / "bad")
