@@ -162,9 +162,10 @@ def scripted_response(intent: str, tracker: Tracker, domain: dict[str, Any]) -> 
     return response
 
 
-class KateAction(Action):
-    """An action that always replies: whatever goes wrong inside `act` (a reader exception, a parser
-    error, a bug), the employee is told so in their language, and the traceback goes to the log."""
+class KateAction:
+    """A mixin for actions that always reply: whatever goes wrong inside `act` (a reader exception, a
+    parser error, a bug), the employee is told so in their language, and the traceback goes to the log.
+    Not an `Action` itself: rasa_sdk registers every subclass of `Action`, and this one has no name."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -186,7 +187,7 @@ class KateAction(Action):
         raise NotImplementedError
 
 
-class ActionScriptedAnswer(KateAction):
+class ActionScriptedAnswer(KateAction, Action):
     def name(self) -> str:
         return "action_scripted_answer"
 
@@ -212,7 +213,7 @@ class ActionScriptedAnswer(KateAction):
         return offer(dispatcher, record, response=response)
 
 
-class ActionAnswerFromKnowledge(KateAction):
+class ActionAnswerFromKnowledge(KateAction, Action):
     def name(self) -> str:
         return "action_answer_from_knowledge"
 
@@ -228,7 +229,7 @@ class ActionAnswerFromKnowledge(KateAction):
         return show_outcome(dispatcher, tracker, question, language, outcome)
 
 
-class ActionLogFeedback(KateAction):
+class ActionLogFeedback(KateAction, Action):
     def name(self) -> str:
         return "action_log_feedback"
 

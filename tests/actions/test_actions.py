@@ -271,3 +271,17 @@ def test_a_record_from_before_versions_is_still_read(rt, redis_client):
     entities = [{"entity": "vote", "value": "down"}, {"entity": "answer_id", "value": "old1"}]
     messages, _ = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=entities))
     assert messages[1]["text"].startswith(TEXTS["fr"]["another"])
+
+
+def test_the_action_server_registers_exactly_kates_actions():
+    """rasa_sdk registers every subclass of Action it finds: a nameless helper base class would stop the
+    action server at start-up."""
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    assert sorted(executor.actions) == [
+        "action_answer_from_knowledge",
+        "action_log_feedback",
+        "action_scripted_answer",
+    ]
