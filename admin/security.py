@@ -25,6 +25,7 @@ from pathlib import Path
 
 import redis
 
+from knowledge.fetch_policy import address_in, split_hosts_and_networks
 from knowledge.store import DEFAULT_PREFIX, guarded
 
 SESSION_COOKIE = "kate_admin"
@@ -148,17 +149,10 @@ def parse_trusted_proxies(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.
     """`KATE_TRUSTED_PROXIES`: comma-separated addresses or networks of the reverse proxies in front of
     the web app. A malformed entry is a `ConfigurationError` (a typo must not silently trust nobody, or
     everybody)."""
-    networks = []
-    for item in (part.strip() for part in spec.split(",")):
-        if not item:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ConfigurationError(
-                f"KATE_TRUSTED_PROXIES: {item!r} is not an IP address or network"
-            ) from None
-    return tuple(networks)
+    hosts, networks = split_hosts_and_networks(spec)
+    if hosts:
+        raise ConfigurationError(f"KATE_TRUSTED_PROXIES: {hosts[0]!r} is not an IP address or network")
+    return networks
 
 
 def forwarded_client(peer: str, forwarded_for: str, trusted: tuple) -> str:
@@ -170,10 +164,9 @@ def forwarded_client(peer: str, forwarded_for: str, trusted: tuple) -> str:
 
     def is_trusted(address: str) -> bool:
         try:
-            ip = ipaddress.ip_address(address)
+            return address_in(ipaddress.ip_address(address), trusted)
         except ValueError:
             return False
-        return any(ip.version == n.version and ip in n for n in trusted)
 
     if not forwarded_for or not is_trusted(peer):
         return peer

@@ -47,7 +47,8 @@ class PolicyRefused(ValueError):
     """The fetching policy refuses this URL; the message says which rule, in an admin's words."""
 
 
-def _split(spec: str) -> tuple[tuple[str, ...], tuple[IPNetwork, ...]]:
+def split_hosts_and_networks(spec: str) -> tuple[tuple[str, ...], tuple[IPNetwork, ...]]:
+    """A comma-separated list of host names and networks (fetching policy, trusted proxies)."""
     hosts, networks = [], []
     for item in (part.strip() for part in spec.split(",")):
         if not item:
@@ -63,7 +64,7 @@ def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
     return any(host == p or (p.startswith("*.") and host.endswith(p[1:])) for p in patterns)
 
 
-def _in(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+def address_in(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address.version == n.version and address in n for n in networks)
 
 
@@ -81,8 +82,8 @@ class FetchPolicy:
     @classmethod
     def from_settings(cls, allow: str = "", deny: str = "") -> FetchPolicy:
         """From the comma-separated `KATE_FETCH_ALLOW` / `KATE_FETCH_DENY` values."""
-        allow_hosts, allow_networks = _split(allow)
-        deny_hosts, deny_networks = _split(deny)
+        allow_hosts, allow_networks = split_hosts_and_networks(allow)
+        deny_hosts, deny_networks = split_hosts_and_networks(deny)
         return cls(allow_hosts, allow_networks, deny_hosts, deny_networks)
 
     @property
@@ -94,11 +95,11 @@ class FetchPolicy:
         """Raise `PolicyRefused` when `host`, resolved to `address`, may not be fetched."""
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
-        if _host_matches(host, self.deny_hosts) or _in(address, self.deny_networks):
+        if _host_matches(host, self.deny_hosts) or address_in(address, self.deny_networks):
             raise PolicyRefused(f"{host} ({address}) is refused by KATE_FETCH_DENY")
-        if _host_matches(host, self.allow_hosts) or _in(address, self.allow_networks):
+        if _host_matches(host, self.allow_hosts) or address_in(address, self.allow_networks):
             return
-        if _host_matches(host, self.builtin_hosts) or _in(address, self.builtin_networks):
+        if _host_matches(host, self.builtin_hosts) or address_in(address, self.builtin_networks):
             raise PolicyRefused(
                 f"{host} ({address}) is a link-local, metadata or broadcast address, which Kate never "
                 "fetches unless KATE_FETCH_ALLOW names it"
