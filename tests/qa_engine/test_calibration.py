@@ -73,3 +73,22 @@ def test_shipped_calibration_belongs_to_the_shipped_weights():
     assert for_model(DEFAULT_MODEL) == shipped
     assert 0.0 < shipped.threshold < 1.0 and shipped.slope > 0
     assert shipped.fitted["splits"]["fit"]["questions"] >= 40
+
+
+def test_a_limited_calibration_run_keeps_its_three_splits_balanced():
+    """`kate qa calibrate --limit N` takes each file's questions from the fit, threshold and report splits in
+    turn: a plain lowest-hash cut once left 67 of 543 answers to fit the curve on."""
+    from measure.qa_calibrate import SPLITS, balanced_sample, split_of
+    from qa_engine.evaluate import QAExample
+
+    examples = [QAExample(f"q{i}", "?", "c", ("a",)) for i in range(300)]
+    for limit in (7, 15, 30):
+        chosen = balanced_sample(examples, limit)
+        sizes = [sum(split_of(ex.id) == s for ex in chosen) for s in SPLITS]
+        assert len(chosen) == limit and max(sizes) - min(sizes) <= 1, sizes
+        assert len({ex.id for ex in chosen}) == limit
+    # parallel files (the same ids in another order) choose the same questions
+    ids = {e.id for e in balanced_sample(examples, 15)}
+    assert {e.id for e in balanced_sample(examples[::-1], 15)} == ids
+    # a file smaller than the limit gives all its questions
+    assert len(balanced_sample(examples[:5], 15)) == 5
