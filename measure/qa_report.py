@@ -234,7 +234,13 @@ def render(
         lines += [
             f"Training: {sum(ex.values())} examples ({', '.join(f'{k} {v}' for k, v in ex.items())}), "
             f"{training.get('steps')} steps in {training.get('seconds', 0) / 60:.0f} min; recipe in "
-            "[model-card.md](model-card.md).",
+            "[model-card.md](model-card.md)."
+            + (
+                f" That is the last training stage; the model is the mean of {len(training['averaged'])} "
+                "readers' weights, that stage's and the one it started from (`kate qa average`)."
+                if training.get("averaged")
+                else ""
+            ),
             "",
         ]
     cross = [scores.get(f"multilingualqa.q-{q}.c-{c}.dev.json") for c, q in CROSS_CELLS]

@@ -64,7 +64,7 @@ def manifest_matches(folder: Path, **expected: object) -> bool:
 
 def average_models(folders: list[Path], output: Path) -> dict:
     """The mean of the weights of several fine-tuned copies of one model (same architecture, same
-    tensors), written as a model folder: config, tokenizer and the first folder's training summary
+    tensors), written as a model folder: config and tokenizer of the first, the last one's training summary
     travel along. Averaging two checkpoints of one training path keeps much of what each learned (a
     later stage's gains and an earlier stage's strengths) at no training cost."""
     import torch

@@ -40,3 +40,16 @@ def test_runs_section_renders_every_recorded_experiment(tmp_path):
         and "| target only | 50 | 3.50 | 1.00 |" in text
     )
     assert text.count("40.0 → **45.5** (+5.5)") == 9
+
+
+def test_report_says_when_the_reader_is_an_average(tmp_path):
+    """An averaged reader carries its last stage's training summary: the report must not pass that stage off
+    as the whole model's training."""
+    from measure.qa_report import render
+
+    stage = {"examples": {"piaf.fr.train.json": 2569}, "steps": 520, "seconds": 3002.2}
+    plain = render({}, (0.0, []), None, "m", "kate qa report", stage, tmp_path)
+    averaged = render({}, (0.0, []), None, "m", "kate qa report", {**stage, "averaged": ["a", "b"]}, tmp_path)
+    assert "Training: 2569 examples (piaf.fr.train.json 2569), 520 steps in 50 min" in plain
+    assert "mean of" not in plain
+    assert "the model is the mean of 2 readers' weights" in averaged
