@@ -332,7 +332,7 @@ def test_the_recipes_in_the_repository_are_complete(tmp_path):
     if not SHARED_QA_TRAIN.is_dir():
         pytest.skip("../shared/data/qa/train is not beside this checkout")
     recipes = sorted((Path(train_module.__file__).parent / "recipes").glob("*.json"))
-    assert {r.stem for r in recipes} >= {"stage1", "stage2", "full-gpu"}
+    assert {r.stem for r in recipes} >= {"stage1", "stage2", "stage3", "full-gpu"}
     for recipe in recipes:
         fields = recipe_config(recipe, SHARED_QA_TRAIN)
         TrainConfig(**fields, output_dir=str(tmp_path))  # every field is one TrainConfig knows
