@@ -231,18 +231,17 @@ def render(
     ]
     if training:
         ex = training.get("examples", {})
-        lines += [
+        summary = (
             f"Training: {sum(ex.values())} examples ({', '.join(f'{k} {v}' for k, v in ex.items())}), "
             f"{training.get('steps')} steps in {training.get('seconds', 0) / 60:.0f} min; recipe in "
             "[model-card.md](model-card.md)."
-            + (
+        )
+        if training.get("averaged"):
+            summary += (
                 f" That is the last training stage; the model is the mean of {len(training['averaged'])} "
-                "readers' weights, that stage's and the one it started from (`kate qa average`)."
-                if training.get("averaged")
-                else ""
-            ),
-            "",
-        ]
+                "readers' weights, this stage's among them (`kate qa average`)."
+            )
+        lines += [summary, ""]
     cross = [scores.get(f"multilingualqa.q-{q}.c-{c}.dev.json") for c, q in CROSS_CELLS]
     mean_cross = sum(x.f1 for x in cross if x) / len(cross) if all(cross) else None
     paper_cross = sum(KATE_PAPER_MBERT[cell][0] for cell in CROSS_CELLS) / len(CROSS_CELLS)
