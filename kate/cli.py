@@ -501,6 +501,51 @@ def cmd_curve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.qa_study import run_study
+    from qa_engine.train import TrainConfig
+
+    try:
+        sizes = [int(raw) for raw in args.sizes.split(",")]
+    except ValueError:
+        print(f"kate qa study: --sizes wants numbers, got {args.sizes!r}", file=sys.stderr)
+        return 2
+    missing = [p for p in (args.target, args.dev, args.english) if not Path(p).is_file()]
+    if missing:
+        print(f"kate qa study: missing data files {missing}", file=sys.stderr)
+        return 2
+    ensure_model(settings, args.base)
+    base = TrainConfig(
+        model=args.base,
+        train_files=[],
+        output_dir="",
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        freeze_word_embeddings=True,
+        device=settings.device,
+        models_dir=str(settings.models_dir),
+    )
+    runs = run_study(
+        base,
+        target=args.target,
+        dev=args.dev,
+        english=args.english,
+        english_examples=args.english_examples,
+        sizes=sizes,
+        modes_at=args.modes_at,
+        validation=args.validation,
+        test=args.test,
+        output_dir=Path(args.output_dir),
+        command="kate qa study " + " ".join(sys.argv[3:]) if sys.argv[1:3] == ["qa", "study"] else "",
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(json.dumps([vars(r) for r in runs], indent=2))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from measure.bench import bench_reader
 
@@ -785,6 +830,24 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--freeze-embeddings", action="store_true")
     cu.add_argument("--no-progress", action="store_true")
     cu.set_defaults(func=cmd_curve)
+
+    st = qa.add_parser("study", help="the DeepPavlov study: learning curve and fixed vs validated (PNG)")
+    st.add_argument("--base", default="offline:multilingual-e5-small", help="the base model (no QA head)")
+    st.add_argument("--target", default=str(SHARED_QA_TRAIN / "jaquad.ja.train.json"))
+    st.add_argument("--dev", default=str(SHARED_QA_DEV.parent / "dev-large" / "jaquad.ja.dev.json"))
+    st.add_argument("--english", default=str(SHARED_QA_TRAIN / "squad.en.train.json"))
+    st.add_argument("--english-examples", type=int, default=3000, help="SQuAD examples of the English reader")
+    st.add_argument("--sizes", default="0,1000,3000", help="target examples per curve point")
+    st.add_argument("--modes-at", type=int, default=1000, help="target examples of the fixed-mode runs")
+    st.add_argument("--validation", type=int, default=200, help="dev questions kept for early stopping")
+    st.add_argument("--test", type=int, default=300, help="dev questions every F1 is reported on")
+    st.add_argument("--epochs", type=float, default=2.0)
+    st.add_argument("--lr", type=float, default=5e-5)
+    st.add_argument("--batch-size", type=int, default=16)
+    st.add_argument("--eval-every", type=int, default=40, help="validated mode: steps between evaluations")
+    st.add_argument("--patience", type=int, default=3)
+    st.add_argument("--output-dir", default="docs/qa-runs/deeppavlov")
+    st.set_defaults(func=cmd_study)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     br = bench.add_parser("reader", help="batched reader vs a naive one-chunk-per-pass loop")

@@ -186,6 +186,11 @@ def _runs_section(runs_dir: Path) -> list[str]:
             "300, 1000, all; with and without the other languages).",
             "",
         ]
+    study = runs_dir / "deeppavlov" / "study.json"
+    if study.is_file():
+        from .qa_study import render_study
+
+        lines += render_study(study)
     pairs = _load_runs(runs_dir, "cross-lingual")
     if pairs:
         x = pairs[0]["cells"]

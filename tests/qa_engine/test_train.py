@@ -230,6 +230,53 @@ def test_learning_curve_points_resume_and_plot(tmp_path, tiny_dir):
     assert [p.f1 for p in again] == [p.f1 for p in points]
 
 
+def test_study_keeps_validation_apart_trains_both_starts_and_resumes(tmp_path, tiny_dir):
+    """The DeepPavlov study in miniature: early stopping looks only at the validation part of the dev file,
+    the English reader is a better start than the base model, and a second call reuses every run."""
+    from measure.qa_study import FROM_BASE, FROM_ENGLISH, render_study, run_study
+
+    target = toy_file(tmp_path / "toy.ja.train.json", 64)
+    english = toy_file(tmp_path / "toy.en.train.json", 64, seed=3, prefix="e")
+    dev = toy_file(tmp_path / "toy.ja.dev.json", 40, seed=4, prefix="d")
+    base = TrainConfig(
+        model=str(tiny_dir),
+        train_files=[],
+        output_dir="",
+        epochs=4,
+        learning_rate=3e-3,
+        batch_size=16,
+        dropout=0.0,
+        warmup=0.0,
+        max_length=64,
+        eval_every=4,
+        patience=2,
+    )
+    out = tmp_path / "study"
+    kwargs = dict(target=target, dev=dev, english=english, english_examples=64, sizes=[0, 32])
+    kwargs |= dict(modes_at=32, validation=15, test=20, output_dir=out, log=lambda line: None)
+    runs = run_study(base, **kwargs)
+    val = json.loads((out / "split" / "toy.ja.val.json").read_text())
+    test = json.loads((out / "split" / "toy.ja.test.json").read_text())
+    ids = [{q["id"] for p in f["data"][0]["paragraphs"] for q in p["qas"]} for f in (val, test)]
+    assert (len(ids[0]), len(ids[1])) == (15, 20) and not ids[0] & ids[1]
+    by_key = {(r.start, r.mode, r.target_examples): r for r in runs}
+    assert set(by_key) == {
+        (start, mode, n)
+        for start in (FROM_BASE, FROM_ENGLISH)
+        for mode, n in (("none", 0), ("validated", 32), ("fixed", 32))
+    }
+    assert by_key[(FROM_ENGLISH, "none", 0)].f1 > by_key[(FROM_BASE, "none", 0)].f1 + 30
+    assert by_key[(FROM_BASE, "validated", 32)].best_validation_f1 is not None
+    assert by_key[(FROM_BASE, "fixed", 32)].best_validation_f1 is None
+    assert (out / "learning-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = run_study(base, **kwargs)  # every run is in study.json: nothing trains again
+    assert [r.f1 for r in again] == [r.f1 for r in runs]
+    section = render_study(out / "study.json")
+    rows = [line for line in section if line.startswith("| from ")]
+    assert len(rows) == 6 and rows[0].startswith(f"| {FROM_BASE} | (no target training) | 0 |")
+    assert "![learning curve](qa-runs/study/learning-curve.png)" in section
+
+
 def test_time_budget_stops_cleanly_and_the_next_call_goes_on_exactly(tmp_path, tiny_dir, monkeypatch):
     """A run spanning working sessions: stop when the budget is spent, resume later (features from the
     cache, same data order, optimizer, schedule and RNG), and end with the uninterrupted run's weights.
