@@ -133,13 +133,14 @@ def _same_word(text: str, i: int, j: int) -> bool:
 
 def _joined(text: str, i: int) -> bool:
     """Is text[i] a joiner inside one token: "1,500", "0.30", "people@northwind.example", "e-mail",
-    "aujourd'hui", "2025-2026"? Letters or digits on both sides; a comma only between digits."""
+    "aujourd'hui", "2025-2026", "8:30"? Letters or digits on both sides; a comma or colon only between
+    digits (a colon between words is a list or a label with its space missing: "roches:ignees")."""
     if i <= 0 or i + 1 >= len(text) or text[i] not in _JOINERS:
         return False
     before, after = text[i - 1], text[i + 1]
     if not (_wordish(before) and _wordish(after)):
         return False
-    if text[i] == ",":
+    if text[i] in ",:":
         return before.isdigit() and after.isdigit()
     return True
 

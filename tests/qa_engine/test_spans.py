@@ -56,6 +56,8 @@ def widened(text: str, cut: str) -> str:
         ("Le forfait est de 700 euros par an.", "70", "700"),
         ("C'est versé aujourd'hui même.", "aujourd", "aujourd'hui"),
         ("versé en deux fois (en juin et\nen décembre)", "deux fois (en juin", "deux fois"),
+        ("les trois types de roches:ignees, sedimentaires", "ignees", "ignees"),  # a colon is no joiner
+        ("L'accueil ouvre à 8:30 le lundi.", "8:3", "8:30"),  # but a clock time is one token
     ],
 )
 def test_spans_end_on_whole_units(text, cut, answer):
