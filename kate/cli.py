@@ -541,6 +541,7 @@ def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
         output_dir=Path(args.output_dir),
         command="kate qa study " + " ".join(sys.argv[3:]) if sys.argv[1:3] == ["qa", "study"] else "",
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        progress=not args.no_progress,
     )
     print(json.dumps([vars(r) for r in runs], indent=2))
     return 0
@@ -847,6 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--eval-every", type=int, default=40, help="validated mode: steps between evaluations")
     st.add_argument("--patience", type=int, default=3)
     st.add_argument("--output-dir", default="docs/qa-runs/deeppavlov")
+    st.add_argument("--no-progress", action="store_true")
     st.set_defaults(func=cmd_study)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)

@@ -72,8 +72,11 @@ def split_dev(dev: Path, out_dir: Path, validation: int, test: int, seed: int = 
 class Study:
     """The study's runs: each trained once, scored on the test part, recorded at once."""
 
-    def __init__(self, base: TrainConfig, output_dir: Path, test_file: Path, val_file: Path) -> None:
+    def __init__(
+        self, base: TrainConfig, output_dir: Path, test_file: Path, val_file: Path, progress: bool = True
+    ) -> None:
         self.base, self.output_dir, self.test_file, self.val_file = base, output_dir, test_file, val_file
+        self.progress = progress
         self.record = output_dir / "study.json"
         saved = json.loads(self.record.read_text()) if self.record.is_file() else {}
         self.runs = {self._key(r): r for r in (StudyRun(**r) for r in saved.get("runs", []))}
@@ -108,7 +111,7 @@ class Study:
                 mode=mode,
                 dev_files=[str(self.val_file)] if mode == "validated" else [],
             )
-            summary = train(cfg, progress=False)
+            summary = train(cfg, progress=self.progress)
             f1, em = self.score(str(folder))
             best = summary["best_dev_f1"]
             best = None if best is None else round(best, 2)
@@ -136,12 +139,13 @@ def run_study(
     output_dir: Path,
     command: str = "",
     log: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> list[StudyRun]:
     """The learning curve in validated mode from both starts at each of `sizes` target examples (0: the
     start model itself), and the fixed mode beside it at `modes_at` examples."""
     output_dir.mkdir(parents=True, exist_ok=True)
     val_file, test_file = split_dev(Path(dev), output_dir / "split", validation, test)
-    study = Study(base, output_dir, test_file, val_file)
+    study = Study(base, output_dir, test_file, val_file, progress)
     study.meta = {
         "target": Path(target).name,
         "dev": Path(dev).name,
@@ -170,7 +174,7 @@ def run_study(
                 mode="fixed",
                 epochs=1.0,
             ),
-            progress=False,
+            progress=progress,
         )
     starts = [(FROM_BASE, base.model), (FROM_ENGLISH, str(english_dir))]
     for start, model in starts:

@@ -253,7 +253,7 @@ def test_study_keeps_validation_apart_trains_both_starts_and_resumes(tmp_path, t
     )
     out = tmp_path / "study"
     kwargs = dict(target=target, dev=dev, english=english, english_examples=64, sizes=[0, 32])
-    kwargs |= dict(modes_at=32, validation=15, test=20, output_dir=out, log=lambda line: None)
+    kwargs |= dict(modes_at=32, validation=15, test=20, output_dir=out, log=lambda line: None, progress=False)
     runs = run_study(base, **kwargs)
     val = json.loads((out / "split" / "toy.ja.val.json").read_text())
     test = json.loads((out / "split" / "toy.ja.test.json").read_text())
