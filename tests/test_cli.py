@@ -160,6 +160,15 @@ def test_ask_without_sources_or_with_dead_ones_fails_clearly(tmp_path, random_xl
     )
 
 
+def test_study_refuses_bad_sizes_and_missing_files_before_training(tmp_path):
+    result = kate("qa", "study", "--sizes", "0,lots", home=tmp_path)
+    assert result.returncode == 2 and "--sizes wants numbers" in result.stderr
+    result = kate("qa", "study", "--target", str(tmp_path / "none.ja.json"), home=tmp_path)
+    assert result.returncode == 2 and "missing data files" in result.stderr
+    assert "none.ja.json" in result.stderr
+    assert not (tmp_path / "models").exists()  # refused before any model was built or run started
+
+
 def test_bad_settings_are_reported_by_name(tmp_path):
     result = kate("settings", home=tmp_path, extra_env={"KATE_BATCH_SIZE": "lots"})
     assert result.returncode == 2 and "KATE_BATCH_SIZE must be an integer" in result.stderr
