@@ -528,21 +528,25 @@ def cmd_study(args: argparse.Namespace, settings: Settings) -> int:
         device=settings.device,
         models_dir=str(settings.models_dir),
     )
-    runs = run_study(
-        base,
-        target=args.target,
-        dev=args.dev,
-        english=args.english,
-        english_examples=args.english_examples,
-        sizes=sizes,
-        modes_at=args.modes_at,
-        validation=args.validation,
-        test=args.test,
-        output_dir=Path(args.output_dir),
-        command="kate qa study " + " ".join(sys.argv[3:]) if sys.argv[1:3] == ["qa", "study"] else "",
-        log=lambda line: print(line, file=sys.stderr, flush=True),
-        progress=not args.no_progress,
-    )
+    try:
+        runs = run_study(
+            base,
+            target=args.target,
+            dev=args.dev,
+            english=args.english,
+            english_examples=args.english_examples,
+            sizes=sizes,
+            modes_at=args.modes_at,
+            validation=args.validation,
+            test=args.test,
+            output_dir=Path(args.output_dir),
+            command="kate qa study " + " ".join(sys.argv[3:]) if sys.argv[1:3] == ["qa", "study"] else "",
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+            progress=not args.no_progress,
+        )
+    except ValueError as err:
+        print(f"kate qa study: {err}", file=sys.stderr)
+        return 2
     print(json.dumps([vars(r) for r in runs], indent=2))
     return 0
 

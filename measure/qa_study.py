@@ -29,6 +29,7 @@ from qa_engine.train import TrainConfig, train
 
 FROM_BASE = "from the base model"
 FROM_ENGLISH = "from the English reader"
+_SLUGS = {FROM_BASE: "base", FROM_ENGLISH: "english"}  # run folder names
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Study:
             f1, em = self.score(model)
             result = StudyRun(start, mode, n, f1, em, 0, 0.0)
         else:
-            folder = self.output_dir / "runs" / f"{start.split()[-2]}-{mode}-{n}"
+            folder = self.output_dir / "runs" / f"{_SLUGS[start]}-{mode}-{n}"
             cfg = replace(
                 self.base,
                 model=model,
@@ -146,7 +147,7 @@ def run_study(
     output_dir.mkdir(parents=True, exist_ok=True)
     val_file, test_file = split_dev(Path(dev), output_dir / "split", validation, test)
     study = Study(base, output_dir, test_file, val_file, progress)
-    study.meta = {
+    meta = {
         "target": Path(target).name,
         "dev": Path(dev).name,
         "validation_questions": validation,
@@ -162,6 +163,13 @@ def run_study(
         "precision": base.precision,
         "command": command,
     }
+    changed = sorted(k for k in meta if k != "command" and k in study.meta and study.meta[k] != meta[k])
+    if study.runs and changed:
+        raise ValueError(
+            f"{study.record} holds runs made with other settings ({', '.join(changed)}): "
+            "give this study another output folder"
+        )
+    study.meta = meta
     english_dir = output_dir / "runs" / "english-reader"
     if not (english_dir / "training.json").is_file():
         log(f"study: the English reader ({english_examples} SQuAD examples, fixed mode)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -275,6 +276,8 @@ def test_study_keeps_validation_apart_trains_both_starts_and_resumes(tmp_path, t
     rows = [line for line in section if line.startswith("| from ")]
     assert len(rows) == 6 and rows[0].startswith(f"| {FROM_BASE} | (no target training) | 0 |")
     assert "![learning curve](qa-runs/study/learning-curve.png)" in section
+    with pytest.raises(ValueError, match="learning_rate"):  # other settings never reuse these runs
+        run_study(replace(base, learning_rate=1e-3), **kwargs)
 
 
 def test_time_budget_stops_cleanly_and_the_next_call_goes_on_exactly(tmp_path, tiny_dir, monkeypatch):
