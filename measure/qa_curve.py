@@ -26,7 +26,8 @@ class CurvePoint:
     train_seconds: float
 
 
-def _score(model: str, dev: str, models_dir: str | None, device: str) -> tuple[float, float]:
+def score_model(model: str, dev: str, models_dir: str | None, device: str) -> tuple[float, float]:
+    """(F1, EM) of a model (an offline spec, looked up in `models_dir`, or a folder) on one dev file."""
     reader = Reader(ReaderConfig(model=model, models_dir=models_dir, device=device))
     s = score_file(reader, dev, progress=False)
     return s.f1, s.exact_match
@@ -61,7 +62,7 @@ def run_curve(
             print(f"curve: {setting}, {n} target examples", file=sys.stderr, flush=True)
             files = ([target] if n else []) + list(extra)
             if not files:  # zero-shot start point: the model before any training
-                f1, em = _score(base.model, dev, base.models_dir, base.device)
+                f1, em = score_model(base.model, dev, base.models_dir, base.device)
                 point = CurvePoint(setting, 0, f1, em, 0.0)
             else:
                 run_dir = output_dir / "runs" / f"{setting.replace(' ', '-')}-{n}"
@@ -76,7 +77,7 @@ def run_curve(
                     }
                 )
                 summary = train(cfg, progress=progress)
-                f1, em = _score(str(run_dir), dev, None, base.device)
+                f1, em = score_model(str(run_dir), dev, None, base.device)
                 point = CurvePoint(setting, n, f1, em, summary["seconds"])
             done[(setting, n)] = point
             points = sorted(done.values(), key=lambda p: (p.setting, p.target_examples))

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from qa_engine import Reader, ReaderConfig
-from qa_engine.evaluate import score_file
 from qa_engine.train import TrainConfig, train
+
+from .qa_curve import score_model
 
 FROM_BASE = "from the base model"
 FROM_ENGLISH = "from the English reader"
@@ -88,10 +88,7 @@ class Study:
         return run.start, run.mode, run.target_examples
 
     def score(self, model: str) -> tuple[float, float]:
-        models_dir = self.base.models_dir if not Path(model).is_dir() else None
-        reader = Reader(ReaderConfig(model=model, models_dir=models_dir, device=self.base.device))
-        s = score_file(reader, self.test_file, progress=False)
-        return s.f1, s.exact_match
+        return score_model(model, str(self.test_file), self.base.models_dir, self.base.device)
 
     def run(self, start: str, model: str, mode: str, files: list[str], samples: dict, n: int) -> StudyRun:
         key = (start, mode, n)

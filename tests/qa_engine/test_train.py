@@ -196,13 +196,10 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_dir, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_learning_curve_points_resume_and_plot(tmp_path, tiny_dir):
-    from measure.qa_curve import run_curve
-
-    target = toy_file(tmp_path / "toy.en.train.json", 80)
-    other = toy_file(tmp_path / "other.en.train.json", 60, seed=3, prefix="o")
-    dev = toy_file(tmp_path / "toy.en.dev.json", 20, seed=4, prefix="d")
-    base = TrainConfig(
+def fast_learner(tiny_dir, **extra) -> TrainConfig:
+    """The starting config of the experiment runners' tests: the tiny model learns the toy task in a few
+    steps (high rate, no dropout or warm-up), so every point is cheap and its F1 means something."""
+    return TrainConfig(
         model=str(tiny_dir),
         train_files=[],
         output_dir="",
@@ -212,7 +209,17 @@ def test_learning_curve_points_resume_and_plot(tmp_path, tiny_dir):
         dropout=0.0,
         warmup=0.0,
         max_length=64,
+        **extra,
     )
+
+
+def test_learning_curve_points_resume_and_plot(tmp_path, tiny_dir):
+    from measure.qa_curve import run_curve
+
+    target = toy_file(tmp_path / "toy.en.train.json", 80)
+    other = toy_file(tmp_path / "other.en.train.json", 60, seed=3, prefix="o")
+    dev = toy_file(tmp_path / "toy.en.dev.json", 20, seed=4, prefix="d")
+    base = fast_learner(tiny_dir)
     out = tmp_path / "curve"
     points = run_curve(base, target, dev, [0, 80], [other], out, progress=False)
     keys = {(p.setting, p.target_examples) for p in points}
@@ -239,19 +246,7 @@ def test_study_keeps_validation_apart_trains_both_starts_and_resumes(tmp_path, t
     target = toy_file(tmp_path / "toy.ja.train.json", 64)
     english = toy_file(tmp_path / "toy.en.train.json", 64, seed=3, prefix="e")
     dev = toy_file(tmp_path / "toy.ja.dev.json", 40, seed=4, prefix="d")
-    base = TrainConfig(
-        model=str(tiny_dir),
-        train_files=[],
-        output_dir="",
-        epochs=4,
-        learning_rate=3e-3,
-        batch_size=16,
-        dropout=0.0,
-        warmup=0.0,
-        max_length=64,
-        eval_every=4,
-        patience=2,
-    )
+    base = fast_learner(tiny_dir, eval_every=4, patience=2)
     out = tmp_path / "study"
     kwargs = dict(target=target, dev=dev, english=english, english_examples=64, sizes=[0, 32])
     kwargs |= dict(modes_at=32, validation=15, test=20, output_dir=out, log=lambda line: None, progress=False)
