@@ -20,7 +20,7 @@ import redis
 from .store import DEFAULT_PREFIX, guarded, stream_entries
 
 VOTES = ("up", "down")
-KINDS = ("qa", "scripted")
+KINDS = ("qa", "scripted", "verified")
 MAX_FIELD = 4000  # characters kept of any text field
 
 
@@ -32,7 +32,7 @@ class FeedbackError(ValueError):
 class FeedbackEntry:
     conversation_id: str
     vote: str  # "up" | "down"
-    kind: str  # "qa" (an answer from the intranet) | "scripted" (a Rasa response)
+    kind: str  # "qa" (from the intranet) | "scripted" (HR's answer for the intent) | "verified" (by HR)
     question: str
     answer: str = ""  # the answer text, or the response name for a scripted answer
     source_url: str = ""

@@ -18,6 +18,7 @@ from qa_engine.types import Passage
 
 from . import page_passages
 from .cache import CachedPage, PageCache
+from .curation import Curation, visible
 from .fetch import FetchError, fetch_page
 from .fetch_policy import DEFAULT_POLICY, FetchPolicy
 from .sources import FetchStatus, Source, SourceRegistry
@@ -47,6 +48,7 @@ class ReadingSet:
         default_factory=list
     )  # served from an out-of-date copy (budget ran out or fetch failed)
     missing: list[str] = field(default_factory=list)  # no text at all (never fetched successfully)
+    demoted: set[str] = field(default_factory=set)  # pages whose answers come after every other page's
     seconds: float = 0.0
 
 
@@ -55,6 +57,7 @@ class Knowledge:
         self.registry = registry
         self.cache = cache
         self.limits = limits or FetchLimits()
+        self.curation = Curation(cache.r, cache.prefix)
         self._pool = ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="kate-fetch")
         self._inflight: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -170,7 +173,8 @@ class Knowledge:
         futures = {s.url: self._submit(s) for s in due}
         if futures:
             wait(list(futures.values()), timeout=max(0.0, budget_s - (time.perf_counter() - t0)))
-        result = ReadingSet(passages=[], sources=len(sources))
+        hidden = self.curation.hidden_keys()
+        result = ReadingSet(passages=[], sources=len(sources), demoted=self.curation.demoted_urls())
         for source in sources:
             future = futures.get(source.url)
             page = cached.get(source.url)
@@ -187,7 +191,7 @@ class Knowledge:
                 result.missing.append(source.url)
                 continue
             room = MAX_PASSAGES_PER_QUESTION - len(result.passages)
-            result.passages.extend(page.passages[: max(0, room)])
+            result.passages.extend(visible(page.passages, hidden)[: max(0, room)])
         result.seconds = time.perf_counter() - t0
         return result
 

@@ -109,6 +109,12 @@ def f1_score(prediction: str, gold: str, language: str = "en") -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def same_span(prediction: str, gold: str, min_f1: float = 0.5) -> bool:
+    """Whether two spans are one answer ("25 days" and "25 days of paid leave"): token F1 of at least
+    `min_f1`, tokens chosen by the gold span's script. Verified answers are matched this way."""
+    return f1_score(prediction, gold, language_of_text(gold)) >= min_f1
+
+
 def best_over_gold(
     metric: Callable[[str, str, str], float], prediction: str, golds: Iterable[str], language: str
 ) -> float:
