@@ -1,6 +1,8 @@
 """Kate's custom actions: scripted answers with vote buttons, intranet answers, and votes.
 
-- `action_scripted_answer`: the domain's `utter_<intent>` response (HR writes those), with 👍/👎.
+- `action_scripted_answer`: the company's answer for the intent (knowledge/scripted.py: HR writes and
+  edits it in the admin console), with 👍/👎; an intent the company wrote no answer for is read from
+  the intranet, as an off-script question is.
 - `action_answer_from_knowledge`: when NLU is unsure (`nlu_fallback`), the best answer span across
   every intranet page, its sentence and its source linked, with 👍/👎.
 - `action_log_feedback`: stores the vote in the feedback log, and only then thanks the employee; a 👎
@@ -21,14 +23,18 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from knowledge.activity import Asked
+from knowledge.escalation import Contact, Offer
 from knowledge.feedback import FeedbackEntry
+from knowledge.scripted import ScriptedAnswer
 from knowledge.store import StoreUnavailable
 from knowledge.unanswered import Unanswered
 
 from . import runtime
 from .answering import Outcome
-from .messages import inert, language_of, link_list, markdown_link, say
+from .messages import inert, language_name, language_of, link_list, markdown_link, say
 from .records import AnswerRecord, Candidate
+from .verified_match import Match
 
 logger = logging.getLogger(__name__)
 
@@ -96,27 +102,82 @@ def no_answer_text(key: str, language: str, pages: list[tuple[str, str]]) -> str
 def note_unanswered(conversation_id: str, question: str, language: str, reason: str) -> None:
     """Keep a question the intranet could not answer for the admin console's knowledge gaps; an
     unreachable Redis must not cost the employee their reply."""
+    rt = runtime.current()
     try:
-        runtime.current().unanswered.add(Unanswered(question, reason, language, conversation_id))
+        rt.unanswered.add(Unanswered(question, reason, language, conversation_id))
     except StoreUnavailable as exc:
         logger.error("unanswered question not kept: %s", exc)
+    rt.answerer.remember_question(question)
 
 
-def offer(dispatcher: CollectingDispatcher, record: AnswerRecord, **message: str) -> list[EventType]:
-    """Keep the answer record and show the answer (`text=` or `response=`) with its vote buttons; when
-    Redis cannot keep it, the answer still goes out, without buttons."""
+def note_asked(outcome: str, language: str, topic: str = "", url: str = "") -> None:
+    """One entry of the analytics' question log; an unreachable Redis must not cost the reply."""
+    log = runtime.current().activity
+    if log is None:
+        return
+    try:
+        log.add(Asked(outcome, language, topic, url))
+    except StoreUnavailable as exc:
+        logger.error("question not counted: %s", exc)
+
+
+def note_outcome(outcome: Outcome, language: str, topic: str) -> None:
+    if outcome.best is not None:
+        note_asked("qa", language, topic, outcome.best.url)
+    else:
+        note_asked("unsure" if outcome.status == "unsure" else "down", language, topic)
+
+
+def offer(
+    dispatcher: CollectingDispatcher,
+    record: AnswerRecord,
+    extra: list[dict[str, str]] | None = None,
+    **message: str,
+) -> list[EventType]:
+    """Keep the answer record and show the answer (`text=`) with its vote buttons (and `extra` ones);
+    when Redis cannot keep it, the answer still goes out, without vote buttons."""
     try:
         runtime.current().answers.put(record)
     except StoreUnavailable as exc:
         logger.error("answer not kept for voting: %s", exc)
-        dispatcher.utter_message(**message)
+        dispatcher.utter_message(**message, buttons=extra or [])
         return []
-    dispatcher.utter_message(**message, buttons=vote_buttons(record.id))
+    dispatcher.utter_message(**message, buttons=vote_buttons(record.id) + (extra or []))
     return [SlotSet("last_answer_id", record.id)]
 
 
+def hr_button(
+    conversation_id: str, question: str, language: str, topic: str, reason: str
+) -> list[dict[str, str]]:
+    """The "Contact HR" button for a question Kate could not settle (the offer is kept and logged);
+    none when Redis cannot keep it: the employee still gets the rest of the reply."""
+    try:
+        kept = runtime.current().escalations.offer(Offer(question, language, topic, reason, conversation_id))
+    except StoreUnavailable as exc:
+        logger.error("escalation offer not kept: %s", exc)
+        return []
+    payload = "/contact_hr" + json.dumps({"offer_id": kept.id}, separators=(",", ":"))
+    return [{"title": say("contact_button", language), "payload": payload}]
+
+
+def no_answer_reply(
+    dispatcher: CollectingDispatcher, key: str, record_like: AnswerRecord, pages: list[tuple[str, str]]
+) -> None:
+    """Kate has no (other) answer: say so, link the most relevant pages, and offer to reach HR."""
+    language = record_like.language
+    note_unanswered(record_like.conversation_id, record_like.question, language, key)
+    text = f"{no_answer_text(key, language, pages)}\n\n{say('offer_hr', language)}"
+    button = hr_button(record_like.conversation_id, record_like.question, language, record_like.topic, key)
+    dispatcher.utter_message(text=text, buttons=button)
+
+
 def show_candidate(
-    dispatcher: CollectingDispatcher, record: AnswerRecord, candidate: Candidate, *, another: bool = False
+    dispatcher: CollectingDispatcher,
+    record: AnswerRecord,
+    candidate: Candidate,
+    *,
+    another: bool = False,
+    extra: list[dict[str, str]] | None = None,
 ) -> list[EventType]:
     """Show an intranet answer, its record filled from the candidate."""
     record.answer, record.source_url, record.source_title = candidate.answer, candidate.url, candidate.title
@@ -124,19 +185,20 @@ def show_candidate(
     # answers, a probability): raw reader scores change scale with every retraining.
     record.score = candidate.confidence if candidate.confidence is not None else candidate.score
     record.shown_urls = [*record.shown_urls, candidate.url]
-    return offer(dispatcher, record, text=format_candidate(candidate, record.language, another=another))
+    text = format_candidate(candidate, record.language, another=another)
+    return offer(dispatcher, record, extra, text=text)
 
 
 def show_outcome(
-    dispatcher: CollectingDispatcher, tracker: Tracker, question: str, language: str, outcome: Outcome
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    question: str,
+    language: str,
+    outcome: Outcome,
+    *,
+    topic: str = "",
+    downvotes: int = 0,
 ) -> list[EventType]:
-    if outcome.status in ("sources_down", "too_slow", "reader_down"):
-        dispatcher.utter_message(text=say(outcome.status, language))
-        return []
-    if outcome.best is None:
-        note_unanswered(tracker.sender_id, question, language, "unsure")
-        dispatcher.utter_message(text=no_answer_text("unsure", language, outcome.best_pages))
-        return []
     record = AnswerRecord(
         conversation_id=tracker.sender_id,
         kind="qa",
@@ -145,21 +207,68 @@ def show_outcome(
         model=runtime.current().answerer.model_name,
         alternatives=outcome.candidates[1:],
         best_pages=outcome.best_pages,
+        topic=topic,
+        downvotes=downvotes,
     )
+    if outcome.status in ("sources_down", "too_slow", "reader_down"):
+        dispatcher.utter_message(text=say(outcome.status, language))
+        return []
+    if outcome.best is None:
+        no_answer_reply(dispatcher, "unsure", record, outcome.best_pages)
+        return []
     return show_candidate(dispatcher, record, outcome.best)
 
 
-def scripted_response(intent: str, tracker: Tracker, domain: dict[str, Any]) -> str:
-    """`utter_<intent>`, or its variant for the entity the message names when the domain has one
-    (`utter_offices_lyon` for "where is the Lyon office?")."""
-    response = f"utter_{intent}"
-    responses = domain.get("responses") or {}
-    for entity_name in ("city",):
-        value = entity(tracker, entity_name)
-        specific = f"{response}_{value.lower()}" if value else ""
-        if specific in responses:
-            return specific
-    return response
+def format_verified(match: Match, language: str) -> str:
+    """The answer HR verified, marked as such, its source linked."""
+    v = match.answer
+    parts = [inert(v.answer), "✔ " + say("verified", language)]
+    if v.source_url:
+        parts.append(
+            say("source", language, link=markdown_link(v.source_title or v.source_url, v.source_url))
+        )
+    return "\n\n".join(parts)
+
+
+async def find_verified(question: str) -> tuple[Match | None, Outcome | None]:
+    """The answer HR verified for this question or one close to it, and the pipeline's outcome when it
+    had to read to decide (so the caller does not read twice)."""
+    rt = runtime.current()
+    matcher = rt.answerer.verified
+    near = await rt.answerer.near_verified(question)
+    if matcher is None or not near:
+        return None, None
+    match = matcher.choose(near, None)
+    if match is not None or not matcher.needs_reading(near):
+        return match, None
+    outcome = await rt.answerer.answer(question)
+    return matcher.choose(near, outcome.top), outcome
+
+
+def show_verified(
+    dispatcher: CollectingDispatcher, tracker: Tracker, match: Match, question: str, language: str, topic: str
+) -> list[EventType]:
+    record = AnswerRecord(
+        conversation_id=tracker.sender_id,
+        kind="verified",
+        question=question,
+        language=language,
+        answer=match.answer.answer,
+        source_url=match.answer.source_url,
+        source_title=match.answer.source_title,
+        score=round(match.similarity, 4),
+        model=f"verified:{match.answer.id}",
+        topic=topic,
+    )
+    return offer(dispatcher, record, text=format_verified(match, language))
+
+
+def scripted_reply(answer: ScriptedAnswer, language: str) -> str:
+    """HR's text, introduced when it is in another language than the employee's."""
+    if answer.language == language:
+        return answer.text
+    intro = say("other_language", language, name=language_name(answer.language, language))
+    return f"{intro}\n\n{answer.text}"
 
 
 class KateAction:
@@ -200,17 +309,34 @@ class ActionScriptedAnswer(KateAction, Action):
             return []
         text, language = asked
         intent = tracker.latest_message.get("intent") or {}
-        response = scripted_response(intent.get("name") or "", tracker, domain)
+        found_topic = intent.get("name") or ""
+        verified, _ = await find_verified(text)
+        if verified is not None:  # HR's verified answer to this question beats the intent's
+            note_asked("verified", language, found_topic, verified.answer.source_url)
+            return show_verified(dispatcher, tracker, verified, text, language, found_topic)
+        try:
+            found = rt.scripted.find(found_topic, language, entity(tracker, "city") or "")
+        except StoreUnavailable as exc:
+            logger.error("scripted answers unreadable: %s", exc)
+            dispatcher.utter_message(text=say("sources_down", language))
+            return []
+        if found is None:  # the company wrote nothing for this intent: its intranet may say
+            outcome = await rt.answerer.answer(text)
+            note_outcome(outcome, language, found_topic)
+            return show_outcome(dispatcher, tracker, text, language, outcome, topic=found_topic)
+        note_asked("scripted", language, found_topic)
         record = AnswerRecord(
             conversation_id=tracker.sender_id,
             kind="scripted",
             question=text,
             language=language,
-            answer=response,
+            answer=found.text,
+            source_title=found.key,
             score=intent.get("confidence"),
             model=SCRIPTED_MODEL,
+            topic=found_topic,
         )
-        return offer(dispatcher, record, response=response)
+        return offer(dispatcher, record, text=scripted_reply(found, language))
 
 
 class ActionAnswerFromKnowledge(KateAction, Action):
@@ -225,7 +351,12 @@ class ActionAnswerFromKnowledge(KateAction, Action):
         if asked is None:
             return []
         question, language = asked
-        outcome = await rt.answerer.answer(question)
+        verified, outcome = await find_verified(question)
+        if verified is not None:
+            note_asked("verified", language, "", verified.answer.source_url)
+            return show_verified(dispatcher, tracker, verified, question, language, "")
+        outcome = outcome or await rt.answerer.answer(question)
+        note_outcome(outcome, language, "")
         return show_outcome(dispatcher, tracker, question, language, outcome)
 
 
@@ -273,19 +404,22 @@ class ActionLogFeedback(KateAction, Action):
         if vote == "up":
             dispatcher.utter_message(text=say("thanks_up", language))
             return []
+        rt.answerer.remember_question(record.question)  # a knowledge gap: grouped by meaning in the console
         dispatcher.utter_message(text=say("thanks_down", language))
-        if record.kind == "scripted":
+        if record.kind in ("scripted", "verified"):  # HR's words were wrong here: read the intranet
             outcome = await rt.answerer.answer(record.question)
-            return show_outcome(dispatcher, tracker, record.question, language, outcome)
+            return show_outcome(
+                dispatcher, tracker, record.question, language, outcome, topic=record.topic, downvotes=1
+            )
         return self.next_best(dispatcher, record)
 
     @staticmethod
     def next_best(dispatcher: CollectingDispatcher, rated: AnswerRecord) -> list[EventType]:
-        """The best remaining candidate from a page not offered yet, or the pages to read."""
+        """The best remaining candidate from a page not offered yet, or the pages to read; from the
+        second 👎 on one question, with an offer to reach HR beside it."""
         remaining = [c for c in rated.alternatives if c.url not in rated.shown_urls]
         if not remaining:
-            note_unanswered(rated.conversation_id, rated.question, rated.language, "no_other")
-            dispatcher.utter_message(text=no_answer_text("no_other", rated.language, rated.best_pages))
+            no_answer_reply(dispatcher, "no_other", rated, rated.best_pages)
             return []
         record = AnswerRecord(
             conversation_id=rated.conversation_id,
@@ -296,5 +430,70 @@ class ActionLogFeedback(KateAction, Action):
             alternatives=remaining[1:],
             best_pages=rated.best_pages,
             shown_urls=rated.shown_urls,
+            topic=rated.topic,
+            downvotes=rated.downvotes + 1,
         )
-        return show_candidate(dispatcher, record, remaining[0], another=True)
+        extra = None
+        if record.downvotes == 2:  # the second 👎 on this question: offer a person, once
+            extra = hr_button(
+                rated.conversation_id, rated.question, rated.language, rated.topic, "second_down"
+            )
+        return show_candidate(dispatcher, record, remaining[0], another=True, extra=extra)
+
+
+def contact_lines(contact: Contact | None, question: str, language: str) -> list[str]:
+    if contact is None:
+        return [say("no_contact", language)]
+    lines = [say("contact_intro", language)]
+    if contact.email:
+        lines.append(
+            "- "
+            + say("contact_mail", language, link=markdown_link(contact.email, contact.mail_link(question)))
+        )
+    if contact.url:
+        lines.append(
+            "- "
+            + say("contact_ticket", language, link=markdown_link(contact.label or contact.url, contact.url))
+        )
+    if contact.phone:
+        lines.append("- " + say("contact_phone", language, phone=inert(contact.phone)))
+    return lines
+
+
+class ActionContactHr(KateAction, Action):
+    """An employee asks for a person: from the "Contact HR" button of an offer (which names the question
+    they could not get answered) or in their own words ("how do I reach HR?"). Kate gives the contact for
+    the question's topic and language, with the company's own `contact_hr` answer when it wrote one, and
+    logs the request for the console."""
+
+    def name(self) -> str:
+        return "action_contact_hr"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        rt = runtime.current()
+        text, language = str(tracker.latest_message.get("text") or ""), message_language(tracker)
+        offer_id = entity(tracker, "offer_id") or ""
+        offered = None
+        try:
+            offered = rt.escalations.get_offer(offer_id) if offer_id else None
+            request = offered or Offer(
+                text[: rt.max_question_chars], language, "contact_hr", "asked", tracker.sender_id
+            )
+            language = request.language
+            rt.escalations.requested(request)
+            contact = rt.escalations.contact_for(request.topic, language, rt.default_contact)
+            written = rt.scripted.find("contact_hr", language)
+        except StoreUnavailable as exc:
+            logger.error("escalation not logged: %s", exc)
+            request, contact, written = (
+                Offer(text, language, "", "asked", tracker.sender_id),
+                rt.default_contact,
+                None,
+            )
+        parts = [scripted_reply(written, language)] if written else []
+        question = request.question if offered else ""
+        parts.append("\n".join(contact_lines(contact, question, language)))
+        dispatcher.utter_message(text="\n\n".join(parts))
+        return []

@@ -16,17 +16,21 @@ The models and the knowledge layer are loaded once, when the action server start
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from core.settings import Settings
 from knowledge.cache import VectorCache
 from knowledge.library import Knowledge
+from knowledge.question_vectors import QuestionVectors, question_key
 from knowledge.store import StoreUnavailable
+from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
@@ -34,6 +38,7 @@ from qa_engine.ranker import Ranker, Ranking, rank, read_ranked, select
 from qa_engine.types import AnswersQuestions
 
 from .records import Candidate
+from .verified_match import Near, VerifiedMatcher
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class Outcome:
     candidates: list[Candidate] = field(default_factory=list)  # confident ones, best first, one per page
     best_pages: list[tuple[str, str]] = field(default_factory=list)  # (title, url), most relevant first
     seconds: float = 0.0
+    top: Answer | None = None  # the pipeline's best span, confident or not (verified answers check it)
 
     @property
     def best(self) -> Candidate | None:
@@ -85,6 +91,8 @@ class KnowledgeAnswerer:
         self.rank_weight = rank_weight
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
         self.remote = isinstance(reader, RemoteReader)
+        self.verified: VerifiedMatcher | None = None  # answers HR verified (set by `load`, or by tests)
+        self.question_vectors: QuestionVectors | None = None  # for the console's gaps grouped by meaning
         self._remote_calls = (
             ThreadPoolExecutor(max_workers=32, thread_name_prefix="kate-qa-client") if self.remote else None
         )
@@ -119,6 +127,13 @@ class KnowledgeAnswerer:
             rank_top=settings.rank_top,
             rank_weight=settings.rank_weight,
         )
+        answerer.verified = VerifiedMatcher(
+            VerifiedAnswers(knowledge.cache.r, settings.redis_prefix),
+            ranker,
+            floor=settings.verified_min_similarity,
+            strict=settings.verified_strict_similarity,
+        )
+        answerer.question_vectors = QuestionVectors(knowledge.cache.r, settings.redis_prefix)
         answerer.index_in_background()
         return answerer
 
@@ -158,6 +173,39 @@ class KnowledgeAnswerer:
 
         threading.Thread(target=start, name="kate-index", daemon=True).start()
 
+    def remember_question(self, question: str) -> None:
+        """Keep the vector of a question Kate could not answer well (a knowledge gap), so the console can
+        group gaps by meaning across languages. In the background, on the model thread; never fails."""
+        store, ranker = self.question_vectors, self.ranker
+        if store is None or ranker is None:
+            return
+        key = question_key(question)
+
+        def encode() -> None:
+            try:
+                if key and store.missing([key]):
+                    store.put({key: ranker.query_vectors([question])[0]})
+            except Exception as exc:  # grouping is a convenience: a failure costs only the grouping
+                logger.warning("question vector not kept: %s", exc)
+
+        with contextlib.suppress(RuntimeError):  # the action server is closing
+            self._model_thread.submit(encode)
+
+    async def near_verified(self, question: str) -> list[Near]:
+        """Verified questions close to this one (actions/verified_match.py); none when they cannot be
+        looked up in time (the employee then gets the usual answer)."""
+        if self.verified is None:
+            return []
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._model_thread, self.verified.near, question),
+                timeout=self.answer_budget_s / 2,
+            )
+        except (TimeoutError, StoreUnavailable) as exc:
+            logger.error("verified answers not consulted: %s", exc or "too slow")
+            return []
+
     async def answer(self, question: str) -> Outcome:
         """The candidates for `question`, or why there are none, within the answer budget."""
         t0 = time.perf_counter()
@@ -180,17 +228,20 @@ class KnowledgeAnswerer:
         reading = await loop.run_in_executor(None, self.knowledge.passages_for_answering, self.fetch_budget_s)
         if not reading.passages:
             return Outcome("sources_down")
+        passages, demoted = reading.passages, reading.demoted
         if not self.remote:
-            return await loop.run_in_executor(self._model_thread, self.read, question, reading.passages)
-        ranking = await loop.run_in_executor(self._model_thread, self._rank, question, reading.passages)
-        passages = reading.passages
+            return await loop.run_in_executor(self._model_thread, self.read, question, passages, demoted)
+        ranking = await loop.run_in_executor(self._model_thread, self._rank, question, passages)
         found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
-        return self._select(found, ranking)
+        return self._select(found, ranking, demoted)
 
-    def read(self, question: str, passages: Sequence[Passage]) -> Outcome:
-        """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
+    def read(
+        self, question: str, passages: Sequence[Passage], demoted: AbstractSet[str] = frozenset()
+    ) -> Outcome:
+        """Rank and read (blocking): confident candidates, one per page, and the most relevant pages;
+        the `demoted` pages' after every other page's."""
         ranking = self._rank(question, passages)
-        return self._select(self._read(question, ranking, passages), ranking)
+        return self._select(self._read(question, ranking, passages), ranking, demoted)
 
     def _rank(self, question: str, passages: Sequence[Passage]) -> Ranking | None:
         return None if self.ranker is None else rank(self.ranker, question, passages, self.rank_top)
@@ -198,7 +249,9 @@ class KnowledgeAnswerer:
     def _read(self, question: str, ranking: Ranking | None, passages: Sequence[Passage]) -> list[Answer]:
         return read_ranked(self.reader, question, passages, ranking, top_k=CANDIDATES, read_top=self.rank_top)
 
-    def _select(self, found: list[Answer], ranking: Ranking | None) -> Outcome:
+    def _select(
+        self, found: list[Answer], ranking: Ranking | None, demoted: AbstractSet[str] = frozenset()
+    ) -> Outcome:
         found = select(found, ranking, top_k=CANDIDATES, weight=self.rank_weight)
         candidates: list[Candidate] = []
         pages: list[tuple[str, str]] = []
@@ -220,7 +273,11 @@ class KnowledgeAnswerer:
                         round(confidence, 4),
                     )
                 )
-        return Outcome("answered" if candidates else "unsure", candidates, pages[:BEST_PAGES])
+        if demoted:  # a stable sort: demoted pages last, each group still best first
+            candidates.sort(key=lambda c: c.url in demoted)
+            pages.sort(key=lambda p: p[1] in demoted)
+        top = next((a for a in found if a.passage is not None and a.text.strip()), None)
+        return Outcome("answered" if candidates else "unsure", candidates, pages[:BEST_PAGES], top=top)
 
     def close(self) -> None:
         self._model_thread.shutdown(wait=False, cancel_futures=True)

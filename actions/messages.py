@@ -1,8 +1,8 @@
 """What the action server says to employees, in English, French and Japanese.
 
-Scripted HR answers live in bot/domain.yml (HR edits them there); these are the sentences the custom
-actions build around intranet answers and votes. Every language has every key (tests check it), and an
-unknown language falls back to English rather than failing.
+Scripted HR answers are the company's content (knowledge/scripted.py, edited in the admin console);
+these are the sentences the custom actions build around them, intranet answers and votes. Every
+language has every key (tests check it), and an unknown language falls back to English.
 """
 
 from __future__ import annotations
@@ -11,6 +11,18 @@ LANGUAGES = ("en", "fr", "ja")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "verified": "Confirmed by HR.",
+        "offer_hr": "Would you like to ask a person in HR?",
+        "contact_button": "Contact HR",
+        "contact_intro": "You can reach HR here:",
+        "contact_mail": "Mail: {link} (your question is in the mail)",
+        "contact_ticket": "Ticket: {link}",
+        "contact_phone": "Phone: {phone}",
+        "no_contact": "I have no HR contact to give you yet. Please ask your manager who to contact.",
+        "other_language": "HR wrote this answer in {name} only:",
+        "language_en": "English",
+        "language_fr": "French",
+        "language_ja": "Japanese",
         "source": "Source: {link}",
         "unsure": "I could not find a confident answer on the intranet.",
         "no_other": "I have no other answer from a different page.",
@@ -32,6 +44,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "or contact HR directly.",
     },
     "fr": {
+        "verified": "Réponse confirmée par les RH.",
+        "offer_hr": "Voulez-vous poser la question à une personne des RH ?",
+        "contact_button": "Contacter les RH",
+        "contact_intro": "Vous pouvez joindre les RH ici :",
+        "contact_mail": "Mail : {link} (votre question est dans le message)",
+        "contact_ticket": "Demande : {link}",
+        "contact_phone": "Téléphone : {phone}",
+        "no_contact": "Je n'ai pas encore de contact RH à vous donner. Demandez à votre manager qui "
+        "contacter.",
+        "other_language": "Les RH n'ont écrit cette réponse qu'en {name} :",
+        "language_en": "anglais",
+        "language_fr": "français",
+        "language_ja": "japonais",
         "source": "Source : {link}",
         "unsure": "Je n'ai pas trouvé de réponse fiable sur l'intranet.",
         "no_other": "Je n'ai pas d'autre réponse tirée d'une autre page.",
@@ -53,6 +78,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "ou contactez directement les RH.",
     },
     "ja": {
+        "verified": "人事部が確認済みの回答です。",
+        "offer_hr": "人事の担当者に質問しますか？",
+        "contact_button": "人事に問い合わせる",
+        "contact_intro": "人事への連絡先：",
+        "contact_mail": "メール：{link}（ご質問はメールに記載済みです）",
+        "contact_ticket": "問い合わせフォーム：{link}",
+        "contact_phone": "電話：{phone}",
+        "no_contact": "人事の連絡先がまだ登録されていません。上長に連絡先を確認してください。",
+        "other_language": "この回答は人事により{name}でのみ書かれています：",
+        "language_en": "英語",
+        "language_fr": "フランス語",
+        "language_ja": "日本語",
         "source": "出典：{link}",
         "unsure": "イントラネットで確かな回答が見つかりませんでした。",
         "no_other": "別のページからの回答はありません。",
@@ -85,10 +122,10 @@ def say(key: str, language: str, **values: object) -> str:
 
 
 def markdown_link(title: str, url: str) -> str:
-    """A Markdown link whose text cannot break out of the brackets, to an http(s) address only
-    (titles come from intranet pages, which Kate does not control)."""
+    """A Markdown link whose text cannot break out of the brackets, to an http(s) or mailto: address
+    only (titles come from intranet pages, which Kate does not control)."""
     clean = " ".join(title.replace("[", "(").replace("]", ")").split()) or url
-    if not url.startswith(("http://", "https://")):
+    if not url.startswith(("http://", "https://", "mailto:")):
         return clean
     safe_url = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
     return f"[{clean}]({safe_url})"
@@ -101,3 +138,8 @@ def inert(text: str) -> str:
 
 def link_list(pages: list[tuple[str, str]]) -> str:
     return "\n".join(f"- {markdown_link(title, url)}" for title, url in pages)
+
+
+def language_name(code: str, language: str) -> str:
+    """The name of language `code` in `language` ("anglais"), or the code itself when Kate has none."""
+    return TEXTS[language_of(language)].get(f"language_{code}", code)

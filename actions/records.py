@@ -50,10 +50,10 @@ class Candidate:
 @dataclass
 class AnswerRecord:
     conversation_id: str
-    kind: str  # "qa" | "scripted"
+    kind: str  # "qa" | "scripted" | "verified"
     question: str
     language: str
-    answer: str = ""  # the span (qa) or the response name, e.g. utter_leave_policy (scripted)
+    answer: str = ""  # the span (qa) or HR's text (scripted)
     source_url: str = ""
     source_title: str = ""
     score: float | None = None
@@ -61,6 +61,8 @@ class AnswerRecord:
     alternatives: list[Candidate] = field(default_factory=list)  # unused candidates, best first
     best_pages: list[tuple[str, str]] = field(default_factory=list)  # (title, url) most relevant first
     shown_urls: list[str] = field(default_factory=list)  # pages already offered for this question
+    topic: str = ""  # the HR intent the question was recognised as, if any (picks the HR contact)
+    downvotes: int = 0  # 👎 already given to earlier answers to this question
     id: str = ""
     version: int = RECORD_VERSION
 

@@ -7,14 +7,20 @@ fills it before the server accepts a request; tests fill it with their own Redis
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from core.settings import Settings
+from knowledge.activity import ActivityLog
+from knowledge.escalation import Contact, Escalations, contact_from_setting
 from knowledge.feedback import FeedbackLog
+from knowledge.scripted import ScriptedAnswers
 from knowledge.unanswered import UnansweredLog
 
 from .answering import KnowledgeAnswerer
 from .records import AnswerBook
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,7 +29,11 @@ class Runtime:
     answers: AnswerBook
     feedback: FeedbackLog
     unanswered: UnansweredLog
+    scripted: ScriptedAnswers
+    escalations: Escalations
     max_question_chars: int = 1000
+    default_contact: Contact | None = None  # KATE_HR_CONTACT, when the console lists none
+    activity: ActivityLog | None = None  # one entry per question, for the console's analytics
 
 
 _current: Runtime | None = None
@@ -42,13 +52,22 @@ def current() -> Runtime:
 
 def load(settings: Settings) -> Runtime:
     """Everything from Kate's settings (models warmed up), installed as the current runtime."""
+    from core.wiring import sync_demo_answers
+
     answerer = KnowledgeAnswerer.load(settings)
+    changed = sync_demo_answers(settings, answerer.knowledge)
+    if changed:
+        logger.warning("%s", changed)
     client = answerer.knowledge.cache.r
     runtime = Runtime(
         answerer=answerer,
         answers=AnswerBook(client, settings.redis_prefix, settings.answer_ttl),
         feedback=FeedbackLog(client, settings.redis_prefix),
         unanswered=UnansweredLog(client, settings.redis_prefix),
+        scripted=ScriptedAnswers(client, settings.redis_prefix),
+        escalations=Escalations(client, settings.redis_prefix, settings.answer_ttl),
+        default_contact=contact_from_setting(settings.hr_contact),
+        activity=ActivityLog(client, settings.redis_prefix),
         max_question_chars=settings.max_question_chars,
     )
     install(runtime)

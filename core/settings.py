@@ -20,6 +20,11 @@ SHARED_QA_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" /
 SHARED_QA_TRAIN = SHARED_QA_DEV.parent / "train"
 
 
+# chosen by `kate feedback match-threshold` (docs/verified-answers.md)
+VERIFIED_MIN_SIMILARITY = 0.85
+VERIFIED_STRICT_SIMILARITY = 0.935
+
+
 class SettingsError(ValueError):
     """A setting has a value Kate cannot use; the message names the variable."""
 
@@ -116,6 +121,12 @@ class Settings:
     answer_min_confidence: float | None
     max_question_chars: int  # longer messages are refused with a clear reply, not read
     answer_ttl: float  # seconds a rated answer stays votable (its 👍/👎 buttons)
+    console_language: str  # en | fr | ja: the admin console's language; "" = each browser's own
+    hr_contact: str  # the contact Kate gives when the console has none: mail, http(s) URL and/or phone
+    # a verified answer is a candidate for a new question from this cosine on (the reader then confirms
+    # it on its passage); a typed one, found in no passage, needs `verified_strict_similarity`
+    verified_min_similarity: float
+    verified_strict_similarity: float
     web_port: int  # the web app: chat page, widget script, admin console
     production: bool  # KATE_ENV=production: no generated admin password, Secure cookies
     admin_user: str
@@ -217,6 +228,18 @@ class Settings:
                 "KATE_MAX_QUESTION_CHARS", get("KATE_MAX_QUESTION_CHARS", "1000")
             ),
             answer_ttl=_float("KATE_ANSWER_TTL", get("KATE_ANSWER_TTL", str(30 * 86400))),
+            console_language=_choice("", "en", "fr", "ja")(
+                "KATE_CONSOLE_LANGUAGE", get("KATE_CONSOLE_LANGUAGE", "")
+            ),
+            hr_contact=get("KATE_HR_CONTACT", ""),
+            verified_min_similarity=_float(
+                "KATE_VERIFIED_MIN_SIMILARITY",
+                get("KATE_VERIFIED_MIN_SIMILARITY", str(VERIFIED_MIN_SIMILARITY)),
+            ),
+            verified_strict_similarity=_float(
+                "KATE_VERIFIED_STRICT_SIMILARITY",
+                get("KATE_VERIFIED_STRICT_SIMILARITY", str(VERIFIED_STRICT_SIMILARITY)),
+            ),
             web_port=_positive_int("KATE_WEB_PORT", get("KATE_WEB_PORT", "8080")),
             production=_choice("development", "production")("KATE_ENV", get("KATE_ENV", "development"))
             == "production",

@@ -232,6 +232,48 @@ def _epoch(text: str | None, end_of_day: bool = False) -> float | None:
     return moment.timestamp()
 
 
+def _verified_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The answers HR verified, with their passages, as SQuAD JSON (the feedback log itself has no
+    passages to train on)."""
+    from knowledge.verified import VerifiedAnswers, to_squad
+
+    answers = VerifiedAnswers(open_redis(settings), settings.redis_prefix).all()
+    squad = to_squad(answers)
+    kept = sum(len(p["qas"]) for d in squad["data"] for p in d["paragraphs"])
+    text = json.dumps(squad, ensure_ascii=False, indent=1) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(
+        f"{kept} of {len(answers)} verified answers exported (the others were typed, found in no passage)"
+        + (f"; wrote {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_loop_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.verified_loop import run
+
+    r = run(settings, Path(args.output), args.epochs, args.lr)
+    for name in r.before:
+        print(f"{name}: {r.before[name][0]}/{r.before[name][1]} -> {r.after[name][0]}/{r.after[name][1]}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_match_threshold(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.match_threshold import run
+
+    floor, strict = run(settings, Path(args.output), args.max_wrong, args.max_wrong_strict)
+    for name, p in (("KATE_VERIFIED_MIN_SIMILARITY", floor), ("KATE_VERIFIED_STRICT_SIMILARITY", strict)):
+        print(f"{name} {p.threshold:.3f}: right {100 * p.right:.1f}% "
+              f"(other language {100 * p.right_cross:.1f}%), wrong {100 * p.wrong:.1f}%")  # fmt: skip
+    print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     return _reported("kate feedback export", lambda: _feedback_export(args, settings))
 
@@ -239,6 +281,8 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 def _feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.feedback import FeedbackLog, export
 
+    if args.format == "squad":
+        return _verified_export(args, settings)
     since, until = _epoch(args.since), _epoch(args.until, end_of_day=True)
     log = FeedbackLog(open_redis(settings), settings.redis_prefix)
     with contextlib.ExitStack() as stack:
@@ -303,12 +347,30 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     src.set_defaults(func=cmd_sources)
 
     fb = sub.add_parser("feedback", help="the 👍/👎 log").add_subparsers(dest="action", required=True)
-    ex = fb.add_parser("export", help="write the feedback log as CSV or JSON Lines (oldest first)")
-    ex.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    ex = fb.add_parser(
+        "export", help="the feedback log as CSV or JSON Lines (oldest first), or verified answers as SQuAD"
+    )
+    ex.add_argument("--format", choices=("csv", "jsonl", "squad"), default="csv")
     ex.add_argument("--since", help="from this date (YYYY-MM-DD, UTC)")
     ex.add_argument("--until", help="up to this date, inclusive")
     ex.add_argument("--output", "-o", help="file to write (default: standard output)")
     ex.set_defaults(func=cmd_feedback_export)
+    mt = fb.add_parser(
+        "match-threshold", help="choose the similarity above which a question gets a verified answer (docs/)"
+    )
+    mt.add_argument("--output", "-o", default="docs/verified-answers.md")
+    mt.add_argument("--max-wrong", type=float, default=0.02, help="wrong matches allowed, pipeline-confirmed")
+    mt.add_argument(
+        "--max-wrong-strict", type=float, default=0.01, help="wrong matches allowed, encoder alone"
+    )
+    mt.set_defaults(func=cmd_match_threshold)
+    ld = fb.add_parser(
+        "loop-demo", help="train the reader on verified demo answers; measure their held-apart paraphrases"
+    )
+    ld.add_argument("--output", "-o", default="docs/verified-loop.md")
+    ld.add_argument("--epochs", type=float, default=3.0)
+    ld.add_argument("--lr", type=float, default=3e-5)
+    ld.set_defaults(func=cmd_loop_demo)
 
     demo = sub.add_parser("demo-site", help="serve the demo intranet on 127.0.0.1")
     demo.add_argument("--port", type=int, help="default: KATE_DEMO_PORT (8765)")

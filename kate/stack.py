@@ -146,8 +146,9 @@ def redis_parts(url: str) -> tuple[str, str, str, str]:
 def up(settings: Settings, detach: bool) -> int:
     from core.local_redis import redis_is_ours
     from core.models import ensure_model
+    from core.wiring import sync_demo_answers, uses_demo_intranet
 
-    from .knowledge_cli import demo_base_url, open_knowledge
+    from .knowledge_cli import open_knowledge
 
     existing = RunState.load(run_dir(settings))
     if existing and any(alive(s.pid) for s in existing.services):
@@ -156,9 +157,11 @@ def up(settings: Settings, detach: bool) -> int:
     knowledge = open_knowledge(settings)
     client = knowledge.cache.r
     redis_url = settings.redis_url or describe(client)
-    sources = knowledge.registry.list(enabled_only=True)
+    demo = uses_demo_intranet(settings, knowledge)
+    changed = sync_demo_answers(settings, knowledge)
     knowledge.close()
-    demo = any(s.url.startswith(demo_base_url(settings) + "/") for s in sources)
+    if changed:
+        say(changed)
     state = RunState(redis_url=redis_url, redis_started=redis_is_ours(client, settings),
                      rasa_token=secrets.token_urlsafe(24), started_at=time.time())  # fmt: skip
     try:

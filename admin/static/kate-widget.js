@@ -4,7 +4,7 @@
  *
  * Talks to Rasa's socket.io channel with session persistence: the session id lives in localStorage, so
  * a reload continues the same conversation, and the transcript is kept there too (Rasa does not replay
- * it). Bot text is never parsed as HTML: it is read as a small Markdown subset (links to http(s) only,
+ * it). Bot text is never parsed as HTML: it is read as a small Markdown subset (links to http(s) and mailto: only,
  * "> " quotes, "- " items) and built with DOM text nodes, so a page or a message holding <script> shows
  * as text. The widget lives in a shadow root so the intranet's CSS and Kate's do not touch each other.
  */
@@ -84,7 +84,7 @@ function el(tag, attrs, children) {
   return node;
 }
 
-var LINK = /\[([^\[\]]*)\]\((https?:\/\/[^\s()<>"]+)\)/g;
+var LINK = /\[([^\[\]]*)\]\(((?:https?:\/\/|mailto:)[^\s()<>"]+)\)/g;
 
 /* One line of bot text: plain text and links, as DOM nodes. */
 function inline(parent, text) {

@@ -14,6 +14,7 @@ from redis_process import free_port
 from actions import runtime
 from actions.actions import (
     ActionAnswerFromKnowledge,
+    ActionContactHr,
     ActionLogFeedback,
     ActionScriptedAnswer,
     format_candidate,
@@ -23,13 +24,15 @@ from actions.answering import KnowledgeAnswerer
 from actions.messages import TEXTS, markdown_link
 from actions.records import AnswerBook, AnswerRecord, Candidate
 from knowledge.cache import PageCache
+from knowledge.escalation import Contact, Escalations
 from knowledge.feedback import FeedbackLog
 from knowledge.library import FetchLimits, Knowledge
+from knowledge.scripted import ScriptedAnswer, ScriptedAnswers
 from knowledge.sources import SourceRegistry
 from knowledge.store import connect
 from knowledge.unanswered import UnansweredLog
 
-DOMAIN = {"responses": {"utter_offices": [{"text": "all offices"}], "utter_offices_lyon": [{"text": "Lyon"}]}}
+DOMAIN: dict = {}
 
 
 @pytest.fixture
@@ -37,8 +40,18 @@ def rt(redis_client):
     registry = SourceRegistry(redis_client)
     knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=1, total_timeout=2))
     answerer = KnowledgeAnswerer(knowledge, reader=None, ranker=None, model_name="test-model")
+    scripted = ScriptedAnswers(redis_client)
+    scripted.put(ScriptedAnswer("offices", "en", "All our offices: Paris, Lyon."))
+    scripted.put(ScriptedAnswer("offices", "en", "Lyon: 5 place Bellecour.", variant="lyon"))
+    scripted.put(ScriptedAnswer("offices", "fr", "Nos bureaux : Paris, Lyon."))
     installed = runtime.Runtime(
-        answerer, AnswerBook(redis_client), FeedbackLog(redis_client), UnansweredLog(redis_client), 50
+        answerer,
+        AnswerBook(redis_client),
+        FeedbackLog(redis_client),
+        UnansweredLog(redis_client),
+        scripted,
+        Escalations(redis_client),
+        50,
     )
     runtime.install(installed)
     yield installed
@@ -66,15 +79,41 @@ def test_scripted_answer_picks_the_city_response_and_rates_it(rt):
         ActionScriptedAnswer(),
         tracker("where is the Lyon office?", "offices", entities=[{"entity": "city", "value": "Lyon"}]),
     )
-    assert messages[0]["response"] == "utter_offices_lyon"
+    assert messages[0]["text"] == "Lyon: 5 place Bellecour."
     answer_id = events[0]["value"]
     assert messages[0]["buttons"] == vote_buttons(answer_id)
     record = rt.answers.get(answer_id)
-    assert (record.kind, record.answer, record.score, record.conversation_id) == (
-        "scripted", "utter_offices_lyon", 0.93, "conv-1"
+    assert (record.kind, record.answer, record.source_title, record.score, record.conversation_id) == (
+        "scripted", "Lyon: 5 place Bellecour.", "offices/lyon", 0.93, "conv-1"
     )  # fmt: skip
     plain, _ = run(ActionScriptedAnswer(), tracker("where are the offices?", "offices"))
-    assert plain[0]["response"] == "utter_offices"
+    assert plain[0]["text"] == "All our offices: Paris, Lyon."
+    # in French, the intent's French answer beats the variant's English one
+    french, _ = run(
+        ActionScriptedAnswer(),
+        tracker(
+            "où est le bureau de Lyon ?", "offices", "fr", entities=[{"entity": "city", "value": "Lyon"}]
+        ),
+    )
+    assert french[0]["text"] == "Nos bureaux : Paris, Lyon."
+
+
+def test_an_answer_in_another_language_only_is_introduced_as_such(rt):
+    messages, _ = run(ActionScriptedAnswer(), tracker("東京オフィスはどこ？", "offices", "ja"))
+    assert messages[0]["text"] == TEXTS["ja"]["other_language"].format(name="英語") + (
+        "\n\nAll our offices: Paris, Lyon."
+    )
+
+
+def test_an_intent_the_company_wrote_nothing_for_goes_to_the_intranet(rt, page_server):
+    """A fresh install has no scripted answers: the question is read from the company's own pages."""
+    answerer_over_a_page(rt, page_server, FirstSentenceReader())
+    messages, events = run(
+        ActionScriptedAnswer(), tracker("How many days of leave do I get?", "leave_policy")
+    )
+    assert "Source: [" in messages[0]["text"] and "/site/en/leave.html" in messages[0]["text"]
+    record = rt.answers.get(events[0]["value"])
+    assert record.kind == "qa" and record.source_url.endswith("/site/en/leave.html")
 
 
 def test_refusals_are_in_the_language_of_the_message(rt):
@@ -121,6 +160,8 @@ def test_thumbs_down_offers_the_next_page_then_the_links(rt):
     messages, _ = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
     assert messages[1]["text"].startswith(TEXTS["fr"]["no_other"])
     assert "- [T1](http://i/1)\n- [T2](http://i/2)" in messages[1]["text"]
+    assert messages[1]["text"].endswith(TEXTS["fr"]["offer_hr"])
+    assert [b["title"] for b in messages[1]["buttons"]] == ["Contacter les RH"]
     assert [e.source_url for e in rt.feedback.entries()] == ["http://i/1", "http://i/2"]
     gaps = list(rt.unanswered.latest())  # no answer left: a knowledge gap for the admin console
     assert [(g.question, g.reason, g.language, g.conversation_id) for g in gaps] == [
@@ -151,7 +192,9 @@ def test_links_from_page_titles_cannot_inject_markup():
 def test_scripted_answer_still_comes_when_it_cannot_be_kept(rt):
     rt.answers = AnswerBook(connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5))
     messages, events = run(ActionScriptedAnswer(), tracker("where are the offices?", "offices"))
-    assert messages[0]["response"] == "utter_offices" and not messages[0]["buttons"] and events == []
+    assert (
+        messages[0]["text"] == "All our offices: Paris, Lyon." and not messages[0]["buttons"] and events == []
+    )
 
 
 def test_answer_text_from_a_page_cannot_form_links():
@@ -192,6 +235,19 @@ def test_the_bot_answers_only_above_the_calibrated_confidence(rt):
     assert nothing._select(found, None).status == "unsure"
 
 
+def test_a_demoted_page_answers_only_after_every_other_page(rt):
+    from qa_engine import Answer, Passage
+
+    def answer(text, score, url):
+        return Answer(text=text, score=score, passage=Passage(text + ".", url=url, title=url), sentence=text)
+
+    found = [answer("archive", 9.0, "http://i/old"), answer("current", 5.0, "http://i/new")]
+    outcome = rt.answerer._select(found, None, demoted={"http://i/old"})
+    assert [c.answer for c in outcome.candidates] == ["current", "archive"]  # 👎 still reaches it
+    assert [url for _, url in outcome.best_pages] == ["http://i/new", "http://i/old"]
+    assert [c.answer for c in rt.answerer._select(found, None).candidates] == ["archive", "current"]
+
+
 @pytest.fixture
 def page_server():
     from servers import FixtureServer
@@ -210,6 +266,14 @@ def answerer_over_a_page(rt, page_server, reader, **options) -> KnowledgeAnswere
 class RaisingReader:  # an AnswersQuestions whose model fails
     def answer(self, question, passages, *, top_k=3, min_score=None, no_answer=False):
         raise RuntimeError("the reader broke")
+
+
+class FirstSentenceReader:  # an AnswersQuestions that answers with the start of the first passage
+    def answer(self, question, passages, *, top_k=3, min_score=None, no_answer=False):
+        from qa_engine import Answer
+
+        p = passages[0]
+        return [Answer(text=p.text[:40], score=5.0, passage=p, sentence=p.text[:80])]
 
 
 class SlowReader:
@@ -282,6 +346,110 @@ def test_the_action_server_registers_exactly_kates_actions():
     executor.register_package("actions")
     assert sorted(executor.actions) == [
         "action_answer_from_knowledge",
+        "action_contact_hr",
         "action_log_feedback",
         "action_scripted_answer",
     ]
+
+
+def press(button: dict, language: str = "en"):
+    """The payload of a button as Rasa parses it: `/contact_hr{"offer_id": ...}`."""
+    intent, _, data = button["payload"].removeprefix("/").partition("{")
+    entities = [{"entity": k, "value": v} for k, v in json.loads("{" + data).items()]
+    return tracker(button["payload"], intent, language, entities=entities)
+
+
+def test_the_second_thumbs_down_offers_a_person_and_the_request_names_the_question(rt):
+    rt.escalations.put_contact(Contact(topic="", language="fr", email="rh@company.example", label="RH"))
+    rt.escalations.put_contact(Contact(topic="payroll_date", language="", url="https://desk.example/paie"))
+    candidates = [Candidate(x, f"{x}.", f"http://i/{x}", x.upper(), 1.0) for x in ("a", "b", "c", "d")]
+    rated = rt.answers.put(
+        AnswerRecord(conversation_id="conv-1", kind="qa", question="Quand suis-je payé ?", language="fr",
+                     answer="a", source_url="http://i/a", model="m", shown_urls=["http://i/a"],
+                     alternatives=candidates[1:], topic="leave_policy")
+    )  # fmt: skip
+    down = [{"entity": "vote", "value": "down"}, {"entity": "answer_id", "value": rated.id}]
+    messages, events = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
+    assert [b["title"] for b in messages[1]["buttons"]] == ["👍", "👎"]  # the first 👎: another answer
+    down[1]["value"] = events[0]["value"]
+    messages, events = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
+    buttons = messages[1]["buttons"]
+    assert [b["title"] for b in buttons] == ["👍", "👎", "Contacter les RH"]  # the second: a person too
+    down[1]["value"] = events[0]["value"]
+    messages, _ = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
+    assert [b["title"] for b in messages[1]["buttons"]] == ["👍", "👎"]  # offered once per question
+    reply, _ = run(ActionContactHr(), press(buttons[2]))
+    text = reply[0]["text"]
+    assert text.startswith(TEXTS["fr"]["contact_intro"])  # in the question's language, not the button's
+    assert "[rh@company.example](mailto:rh@company.example?subject=" in text
+    assert "body=Quand%20suis-je%20pay%C3%A9%20%3F" in text  # the question is in the mail
+    run(ActionContactHr(), press(buttons[2]))  # a double click is one request
+    log = list(rt.escalations.latest())
+    assert [(e.event, e.reason, e.topic) for e in log] == [
+        ("requested", "second_down", "leave_policy"), ("offered", "second_down", "leave_policy")
+    ]  # fmt: skip
+
+
+def test_contacts_by_topic_and_language_then_the_setting_then_none(rt):
+    rt.scripted.put(ScriptedAnswer("contact_hr", "en", "HR sits on the 2nd floor."))
+    messages, _ = run(ActionContactHr(), tracker("how do I reach HR?", "contact_hr"))
+    assert messages[0]["text"] == "HR sits on the 2nd floor.\n\n" + TEXTS["en"]["no_contact"]
+    rt.default_contact = Contact(label="HR", phone="+33 1 23 45 67 89")
+    messages, _ = run(ActionContactHr(), tracker("how do I reach HR?", "contact_hr"))
+    assert messages[0]["text"].endswith("- Phone: +33 1 23 45 67 89")
+    rt.escalations.put_contact(
+        Contact(topic="contact_hr", language="en", url="https://desk.example/new", label="Desk")
+    )
+    rt.escalations.put_contact(Contact(topic="", language="", email="all@company.example"))
+    messages, _ = run(ActionContactHr(), tracker("how do I reach HR?", "contact_hr"))
+    assert messages[0]["text"].endswith("- Ticket: [Desk](https://desk.example/new)")
+    messages, _ = run(ActionContactHr(), tracker("人事に連絡したい", "contact_hr", "ja"))
+    assert "[all@company.example](mailto:all@company.example?" in messages[0]["text"]
+    assert [(e.event, e.reason, e.language) for e in rt.escalations.latest()] == [
+        ("requested", "asked", "ja"), ("requested", "asked", "en"), ("requested", "asked", "en"),
+        ("requested", "asked", "en"),
+    ]  # fmt: skip
+
+
+def test_the_same_question_gets_the_verified_answer_and_a_thumbs_down_reads_the_intranet(rt, redis_client):
+    from actions.verified_match import VerifiedMatcher
+    from knowledge.verified import VerifiedAnswer, VerifiedAnswers
+
+    store = VerifiedAnswers(redis_client)
+    rt.answerer.verified = VerifiedMatcher(store, None, floor=0.85, strict=0.935)
+    store.put(VerifiedAnswer("Where are the offices?", "Paris and Lyon", "en", "http://i/offices", "Offices"))
+    messages, events = run(ActionScriptedAnswer(), tracker("where are the OFFICES ?", "offices", "fr"))
+    assert messages[0]["text"] == (
+        "Paris and Lyon\n\n✔ " + TEXTS["fr"]["verified"] + "\n\nSource : [Offices](http://i/offices)"
+    )
+    record = rt.answers.get(events[0]["value"])
+    assert (record.kind, record.score, record.model.startswith("verified:")) == ("verified", 1.0, True)
+    down = [{"entity": "vote", "value": "down"}, {"entity": "answer_id", "value": record.id}]
+    messages, _ = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
+    assert messages[1]["text"] == TEXTS["fr"]["sources_down"]  # read the intranet (none in this test)
+    (entry,) = rt.feedback.entries()
+    assert (entry.kind, entry.answer) == ("verified", "Paris and Lyon")
+
+
+def test_a_close_question_needs_the_pipeline_to_find_the_verified_answer_in_its_page():
+    from actions.verified_match import Near, VerifiedMatcher
+    from knowledge.verified import VerifiedAnswer
+    from qa_engine import Answer, Passage
+
+    matcher = VerifiedMatcher(None, None, floor=0.85, strict=0.935)
+    kept = VerifiedAnswer(
+        "How many days of leave?", "25 days", "en", "http://i/leave", "Leave", "We get 25 days."
+    )
+    typed = VerifiedAnswer("Who is the DPO?", "Ana Lima", "en")
+    leave = Passage("We get 25 days.", url="http://i/leave")
+
+    def best(text, url):
+        return Answer(text=text, score=1.0, passage=Passage(leave.text, url=url), sentence=text)
+
+    assert matcher.choose([Near(kept, 0.9)], best("25 days", "http://i/leave")).confirmed_by_reader
+    assert matcher.choose([Near(kept, 0.9)], best("25", "http://i/other")) is None  # another page
+    assert matcher.choose([Near(kept, 0.9)], best("31 March", "http://i/leave")) is None  # another span
+    assert matcher.choose([Near(kept, 0.99)], None) is None and matcher.needs_reading([Near(kept, 0.99)])
+    assert matcher.choose([Near(typed, 0.93)], None) is None
+    assert matcher.choose([Near(typed, 0.94)], None).answer is typed  # a typed answer: strict only
+    assert not matcher.needs_reading([Near(typed, 0.94)])

@@ -10,10 +10,12 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import KATE, variants
+from conftest import KATE, demo_answer
 
 from actions.messages import TEXTS
+from knowledge.escalation import Escalations
 from knowledge.feedback import FeedbackLog
+from knowledge.scripted import ScriptedAnswers
 from knowledge.store import connect
 
 LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)]+)\)")
@@ -32,18 +34,34 @@ def feedback_for(stack, sender: str) -> list:
     return [e for e in log.entries() if e.conversation_id == sender]
 
 
-def test_scripted_answers_come_in_the_language_of_the_question(stack, domain):
-    for question, response, language in [
-        ("How many days of paid leave do I get?", "utter_leave_policy", "en"),
-        ("Combien de jours de télétravail par semaine ?", "utter_remote_work", "fr"),
-        ("給料日はいつですか？", "utter_payroll_date", "ja"),
-        ("Where is the Lyon office?", "utter_offices_lyon", "en"),
-        ("東京オフィスの住所は？", "utter_offices_tokyo", "ja"),
+def test_scripted_answers_come_in_the_language_of_the_question(stack):
+    for question, key, language in [
+        ("How many days of paid leave do I get?", "leave_policy", "en"),
+        ("Combien de jours de télétravail par semaine ?", "remote_work", "fr"),
+        ("給料日はいつですか？", "payroll_date", "ja"),
+        ("Where is the Lyon office?", "offices/lyon", "en"),
+        ("東京オフィスの住所は？", "offices/tokyo", "ja"),
     ]:
         replies = stack.say(question)
         assert len(replies) == 1, (question, replies)
-        assert replies[0]["text"] in variants(domain, response, language), (question, replies)
+        assert replies[0]["text"] == demo_answer(key, language), (question, replies)
         assert [b["title"] for b in replies[0]["buttons"]] == ["👍", "👎"]
+
+
+def test_an_intent_with_no_company_answer_is_read_from_the_intranet(stack):
+    """What a company that wrote no scripted answer gets: the intent is recognised, and the answer is
+    read from its own pages, by the real reader."""
+    store = ScriptedAnswers(connect(stack.redis_url))
+    removed = [store.remove("training", language) for language in ("en", "fr", "ja")]
+    try:
+        assert all(removed)
+        (reply,) = stack.say("what is my training budget?")
+        links = LINK.findall(reply["text"])
+        assert links and links[0][1].endswith("/en/training.html"), reply["text"]
+        assert "1,500 euros" in reply["text"] and "Source:" in reply["text"]
+        assert reply["text"] != demo_answer("training")
+    finally:
+        store.seed_demo()  # the demo's answers back, as `kate up` loaded them
 
 
 def test_off_script_questions_are_answered_from_the_right_page(stack):
@@ -79,7 +97,7 @@ def test_thumbs_up_is_logged_once_with_every_field(stack):
     assert (e.vote, e.kind, e.answer, e.language, e.model) == (
         "up",
         "scripted",
-        "utter_payroll_date",
+        demo_answer("payroll_date"),
         "en",
         "rasa-nlu",
     )
@@ -93,13 +111,15 @@ def test_thumbs_down_on_a_scripted_answer_asks_the_intranet(stack):
     assert replies[0]["text"].startswith("Merci de me l'avoir signalé")
     qa = replies[1]
     assert LINK.findall(qa["text"]), replies  # an intranet answer with its source linked, in French...
-    if "buttons" in qa:
-        assert "Source :" in qa["text"] and [b["title"] for b in qa["buttons"]] == ["👍", "👎"]
+    titles = [b["title"] for b in qa.get("buttons", [])]
+    if "👍" in titles:
+        assert "Source :" in qa["text"] and titles == ["👍", "👎"]
     else:  # ...or, below the confidence threshold (KATE_ANSWER_MIN_CONFIDENCE), the pages to read
         assert qa["text"].startswith(TEXTS["fr"]["unsure"] + " " + TEXTS["fr"]["pages_help"])
+        assert titles == ["Contacter les RH"]
     (entry,) = feedback_for(stack, sender)
     assert (entry.vote, entry.kind, entry.language) == ("down", "scripted", "fr")
-    assert entry.answer == "utter_leave_policy"
+    assert entry.answer == demo_answer("leave_policy", "fr")
 
 
 def test_thumbs_down_on_an_intranet_answer_offers_other_pages_then_links(stack):
@@ -107,10 +127,12 @@ def test_thumbs_down_on_an_intranet_answer_offers_other_pages_then_links(stack):
     first = stack.say("Above what value must a gift be declared?", sender)[0]
     seen = [LINK.findall(first["text"])[0][1]]
     message = first
+    offers = []
     for _ in range(12):  # at most CANDIDATES other pages
         replies = stack.say(payload_of(message, "👎"), sender)
         assert replies[0]["text"].startswith("Thanks for telling me")
-        if "buttons" not in replies[-1]:
+        offers += [b for b in replies[-1].get("buttons", []) if b["title"] == "Contact HR"]
+        if not any(b["title"] == "👎" for b in replies[-1].get("buttons", [])):
             break
         message = replies[-1]
         assert message["text"].startswith("Here is another answer, from a different page")
@@ -120,6 +142,20 @@ def test_thumbs_down_on_an_intranet_answer_offers_other_pages_then_links(stack):
     else:
         raise AssertionError("the 👎 flow never ran out of answers")
     assert replies[-1]["text"].startswith("I have no other answer from a different page")
+    assert replies[-1]["text"].endswith(TEXTS["en"]["offer_hr"])
+    # a person is offered at the second 👎 (beside a third answer, when there is one), and when the
+    # answers run out
+    assert len(offers) == (2 if len(seen) >= 3 else 1), (seen, offers)
+    (contact,) = stack.say(offers[0]["payload"], sender)
+    assert contact["text"].startswith(demo_answer("contact_hr"))  # the company's own words first
+    assert "(mailto:" in contact["text"] and "gift" in contact["text"]  # a mail holding the question
+    log = Escalations(connect(stack.redis_url))
+    mine = [(e.event, e.reason) for e in log.latest() if e.conversation_id == sender]
+    first = "second_down" if len(seen) >= 3 else "no_other"
+    offered = (
+        [("offered", "no_other"), ("offered", "second_down")] if len(seen) >= 3 else [("offered", "no_other")]
+    )
+    assert mine == [("requested", first), *offered]
     entries = feedback_for(stack, sender)
     assert len(entries) == len(seen)
     assert all(e.vote == "down" and e.kind == "qa" and e.source_url and e.model for e in entries)
@@ -132,7 +168,7 @@ def test_typed_feedback_rates_the_last_answer(stack):
     stack.say("How do I claim expenses?", sender)
     replies = stack.say("that was helpful", sender)
     assert replies[0]["text"].startswith("Thanks for your feedback")
-    assert [e.answer for e in feedback_for(stack, sender)] == ["utter_expenses"]
+    assert [e.answer for e in feedback_for(stack, sender)] == [demo_answer("expenses")]
 
 
 def test_empty_and_huge_messages_get_a_clear_reply(stack):
@@ -185,8 +221,8 @@ def test_redis_restart_loses_no_acknowledged_feedback(stack, redis_server):
             time.sleep(1)
     stack.say(payload_of(second, "👎"), sender)
     assert [(e.vote, e.answer) for e in feedback_for(stack, sender)] == [
-        ("up", "utter_payroll_date"),
-        ("down", "utter_expenses"),
+        ("up", demo_answer("payroll_date")),
+        ("down", demo_answer("expenses")),
     ]
 
 
