@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from knowledge.escalation import Contact
 from knowledge.feedback import export
 
 from .console import SourceView
@@ -45,6 +46,22 @@ class SourcePatch(BaseModel):
     language: str | None = Field(None, max_length=20)
     tags: list[str] | None = Field(None, max_length=50)
     enabled: bool | None = None
+
+
+class ScriptedIn(BaseModel):
+    variant: str = Field("", max_length=64, description="an entity value (a city), or empty for the intent")
+    texts: dict[str, str] = Field(
+        description="language -> answer; an empty text removes that language's answer", max_length=50
+    )
+
+
+class ContactIn(BaseModel):
+    topic: str = Field("", max_length=64, description="an HR intent, or empty for every topic")
+    language: str = Field("", max_length=20, description="a language code, or empty for every language")
+    label: str = Field("", max_length=200)
+    email: str = Field("", max_length=300)
+    url: str = Field("", max_length=2000)
+    phone: str = Field("", max_length=40)
 
 
 class ImportIn(BaseModel):
@@ -170,3 +187,52 @@ def csv_response(request: Request, query: FeedbackQuery) -> StreamingResponse:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="kate-feedback.csv"'},
     )
+
+
+@router.get("/answers")
+def list_answers(request: Request, _: Session = Depends(api_session)) -> list[dict]:
+    """Every scripted answer the company wrote (intent, variant, language, text, by, updated_at)."""
+    return [asdict(a) for a in console(request).scripted.all()]
+
+
+@router.put("/answers/{intent}")
+def put_answers(
+    intent: str, body: ScriptedIn, request: Request, session: Session = Depends(api_session)
+) -> dict:
+    """Set an intent's (or a variant's) answers; applied from the next question."""
+    saved, removed = console(request).save_scripted(intent, body.variant, body.texts, by=session.user)
+    return {"saved": saved, "removed": removed}
+
+
+@router.get("/contacts")
+def list_contacts(request: Request, _: Session = Depends(api_session)) -> list[dict]:
+    return [asdict(c) for c in console(request).escalations.contacts()]
+
+
+@router.put("/contacts")
+def put_contact(body: ContactIn, request: Request, session: Session = Depends(api_session)) -> dict:
+    """Add or replace the contact for one topic and language."""
+    return asdict(console(request).save_contact(Contact(**body.model_dump()), by=session.user))
+
+
+@router.get("/escalations")
+def escalations(request: Request, days: int = 30, _: Session = Depends(api_session)) -> dict:
+    """Offers to reach HR and requests over the last `days` days."""
+    return asdict(console(request).escalation_summary(max(1, min(days, 366))))
+
+
+@router.get("/analytics")
+def analytics_json(request: Request, days: int = 30, _: Session = Depends(api_session)) -> dict:
+    """Questions, answer and "not sure" rates, 👍 rate and escalations per day, language and page."""
+    a = console(request).analytics(days)
+
+    def tally(t: object) -> dict:
+        d = asdict(t)  # type: ignore[call-overload]
+        d.update(answer_rate=t.answer_rate, unsure_rate=t.unsure_rate, up_rate=t.up_rate)  # type: ignore[attr-defined]
+        return d
+
+    return {
+        "days": a.days, "total": tally(a.total), "per_day": [tally(t) for t in a.per_day],
+        "per_language": [tally(t) for t in a.per_language], "per_page": [tally(t) for t in a.per_page],
+        "worst_pages": [tally(t) for t in a.worst_pages],
+    }  # fmt: skip

@@ -18,10 +18,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from core.settings import Settings
+from knowledge.escalation import ContactError
 from knowledge.feedback import FeedbackError
 from knowledge.library import Knowledge
+from knowledge.scripted import ScriptedError
 from knowledge.sources import SourceError
 from knowledge.store import StoreUnavailable
+from knowledge.verified import VerifiedError
 
 from . import api, pages
 from .console import Console
@@ -79,6 +82,9 @@ def create_app(settings: Settings, knowledge: Knowledge) -> FastAPI:
 
     @app.exception_handler(SourceError)
     @app.exception_handler(FeedbackError)
+    @app.exception_handler(ScriptedError)
+    @app.exception_handler(ContactError)
+    @app.exception_handler(VerifiedError)
     async def refused(request: Request, exc: ValueError) -> Response:
         return error(request, 400, str(exc))
 

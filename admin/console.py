@@ -7,19 +7,45 @@ edited or disabled here is what the bot uses for the next question, with no rest
 from __future__ import annotations
 
 import re
+import time
+from collections import Counter
 from dataclasses import dataclass
 
 from core.settings import Settings
+from knowledge.activity import ActivityLog
+from knowledge.curation import Curation, Hidden, passage_key
+from knowledge.escalation import Contact, Escalation, Escalations
 from knowledge.feedback import FeedbackLog
 from knowledge.library import Knowledge
+from knowledge.question_vectors import QuestionVectors
+from knowledge.scripted import HR_INTENTS, ScriptedAnswer, ScriptedAnswers, ScriptedError, normal_variant
 from knowledge.sources import FetchStatus, Source, SourceError, source_id
 from knowledge.unanswered import UnansweredLog
+from knowledge.verified import VerifiedAnswer, VerifiedAnswers, find_context
 from qa_engine.types import Passage
 
+from .analytics import Analytics, analytics
+from .feedback_view import question_key
 from .security import Sessions, admin_password_hash, parse_trusted_proxies
 
 MAX_IMPORT_CHARS = 1_000_000
 _URL_LINE = re.compile(r"^\S+://\S+$")
+
+
+CONSOLE_LANGUAGES = ("en", "fr", "ja")  # the answer columns shown even when empty
+
+
+@dataclass
+class ScriptedRow:
+    """One intent (or one of its variants) with its answer in each language, as the console lists it."""
+
+    intent: str
+    variant: str
+    answers: dict[str, ScriptedAnswer]
+
+    @property
+    def key(self) -> str:
+        return f"{self.intent}/{self.variant}" if self.variant else self.intent
 
 
 @dataclass
@@ -29,6 +55,8 @@ class SourceView:
     id: str
     source: Source
     page_title: str = ""  # the page's own title, from the cache (shown when the admin gave none)
+    demoted: bool = False  # its answers come after every other page's
+    hidden: int = 0  # passages HR hid
 
     @property
     def title(self) -> str:
@@ -53,6 +81,11 @@ class Console:
         client = knowledge.cache.r
         self.feedback = FeedbackLog(client, settings.redis_prefix)
         self.unanswered = UnansweredLog(client, settings.redis_prefix)
+        self.scripted = ScriptedAnswers(client, settings.redis_prefix)
+        self.escalations = Escalations(client, settings.redis_prefix, settings.answer_ttl)
+        self.verified = VerifiedAnswers(client, settings.redis_prefix)
+        self.activity = ActivityLog(client, settings.redis_prefix)
+        self.question_vectors = QuestionVectors(client, settings.redis_prefix)
         self.sessions = Sessions(
             client, settings.redis_prefix, ttl_s=int(settings.admin_session_hours * 3600)
         )
@@ -67,11 +100,24 @@ class Console:
         return self.knowledge.registry
 
     # -- sources -------------------------------------------------------------------------------------------
+    @property
+    def curation(self) -> Curation:
+        return self.knowledge.curation
+
     def sources(self) -> list[SourceView]:
         sources = self.registry.list()
         pages = self.knowledge.cache.get_many([s.url for s in sources])
+        demoted = self.curation.demoted_urls()
+        hidden = Counter(h.url for h in self.curation.hidden())
         return [
-            SourceView(source_id(s.url), s, pages[s.url].title if s.url in pages else "") for s in sources
+            SourceView(
+                source_id(s.url),
+                s,
+                pages[s.url].title if s.url in pages else "",
+                s.url in demoted,
+                hidden[s.url],
+            )
+            for s in sources
         ]
 
     def _find(self, sid: str) -> Source:
@@ -84,7 +130,26 @@ class Console:
         """A source and its cached passages, from one registry lookup and one cache read."""
         found = self._find(sid)
         page = self.knowledge.cache.get(found.url)
-        return SourceView(sid, found, page.title if page else ""), page.passages if page else []
+        hidden = len(self.curation.hidden(found.url))
+        demoted = found.url in self.curation.demoted_urls()
+        return SourceView(
+            sid, found, page.title if page else "", demoted, hidden
+        ), page.passages if page else []
+
+    def hide_passage(self, sid: str, key: str, by: str) -> Hidden:
+        """Stop reading one passage of a source (found by `passage_key` among its cached passages)."""
+        passages = self.passages(sid)
+        passage = next((p for p in passages if passage_key(p.url, p.text) == key), None)
+        if passage is None:
+            raise LookupError("no such passage on this page (it may have changed since: reload the page)")
+        return self.curation.hide(passage, by)
+
+    def set_demoted(self, sid: str, demoted: bool, by: str) -> None:
+        url = self._find(sid).url
+        if demoted:
+            self.curation.demote(url, by)
+        else:
+            self.curation.promote(url)
 
     def source(self, sid: str) -> SourceView:
         return self.source_page(sid)[0]
@@ -119,6 +184,7 @@ class Console:
         source = self._find(sid)
         self.registry.remove(source.url)
         self.knowledge.cache.invalidate(source.url)
+        self.curation.forget_page(source.url)
         return source
 
     def refresh(self, sid: str) -> FetchStatus:
@@ -136,6 +202,147 @@ class Console:
         if lines and all(_URL_LINE.match(line) for line in lines):
             text = "\n".join(f"- {_yaml_quote(line)}" for line in lines)
         return self.registry.import_yaml(text, added_by=by or self.admin_user)
+
+    # -- scripted answers ----------------------------------------------------------------------------------
+    def scripted_rows(self, intent: str | None = None) -> tuple[list[ScriptedRow], list[str]]:
+        """Every HR intent (with or without answers) and every variant that has one, and the language
+        columns to show; or only `intent`'s rows."""
+        rows: dict[tuple[str, str], ScriptedRow] = {}
+        for name in HR_INTENTS if intent is None else (intent,):
+            rows[(name, "")] = ScriptedRow(name, "", {})
+        languages = list(CONSOLE_LANGUAGES)
+        for a in self.scripted.all():
+            if intent is not None and a.intent != intent:
+                continue
+            rows.setdefault((a.intent, a.variant), ScriptedRow(a.intent, a.variant, {})).answers[
+                a.language
+            ] = a
+            if a.language not in languages:
+                languages.append(a.language)
+        return sorted(rows.values(), key=lambda r: (r.intent, r.variant)), languages
+
+    def save_scripted(self, intent: str, variant: str, texts: dict[str, str], by: str) -> tuple[int, int]:
+        """Set one intent's (or variant's) answers: a text per language, an empty one removes that
+        language's answer (Kate then reads the intranet for it). Every text is checked before anything
+        is written. Returns (saved, removed)."""
+        variant = normal_variant(variant)
+        keep = [
+            ScriptedAnswer(intent, language, text, variant, by).validated()
+            for language, text in texts.items()
+            if text.strip()
+        ]
+        drop = [language for language, text in texts.items() if not text.strip()]
+        if not keep and not drop:
+            raise ScriptedError("nothing to save")
+        saved = 0
+        for answer in keep:
+            current = self.scripted.get(answer.intent, answer.language, answer.variant)
+            if current is None or current.text != answer.text:  # an unchanged text keeps its author
+                self.scripted.put(answer)
+                saved += 1
+        removed = sum(self.scripted.remove(intent, language, variant) for language in drop)
+        return saved, removed
+
+    def analytics(self, days: int = 30) -> Analytics:
+        return analytics(self.activity, self.feedback, self.escalations, days)
+
+    # -- verified answers --------------------------------------------------------------------------------
+    def candidates_for(self, question: str, scan: int = 20_000) -> tuple[list[CandidateView], str]:
+        """The answers Kate gave to this question (any spelling of it) in the recent feedback log, with
+        their votes, best rated first; and the language it was asked in."""
+        found, languages = self.candidates_by_question([question], scan)
+        key = question_key(question)
+        return found.get(key, [])[:20], languages.get(key, "")
+
+    def candidates_by_question(
+        self, questions: list[str], scan: int = 20_000
+    ) -> tuple[dict[str, list[CandidateView]], dict[str, str]]:
+        """For each question (by `question_key`), the answers Kate gave to it in the newest `scan` votes,
+        best rated first, and the language it was asked in: one pass over the log for many questions."""
+        keys = {question_key(q) for q in questions}
+        found: dict[str, dict[tuple[str, str], CandidateView]] = {k: {} for k in keys}
+        languages: dict[str, str] = {}
+        for e in self.feedback.latest(scan):
+            key = question_key(e.question)
+            if key not in found or not e.answer:
+                continue
+            languages.setdefault(key, e.language)
+            view = found[key].setdefault(
+                (e.answer, e.source_url), CandidateView(e.answer, e.source_url, e.source_title, e.kind)
+            )
+            view.up += e.vote == "up"
+            view.down += e.vote == "down"
+        ranked = {k: sorted(v.values(), key=lambda c: (c.down - c.up, c.answer)) for k, v in found.items()}
+        return ranked, languages
+
+    def suggestions(self, gaps: list) -> dict[str, CandidateView]:
+        """For each knowledge gap (grouped by meaning), Kate's best-rated answer to any of its phrasings
+        that was not voted down more than up: what HR can verify in one click."""
+        phrasings = {g.question: [g.question, *g.others] for g in gaps}
+        found, _ = self.candidates_by_question([q for qs in phrasings.values() for q in qs])
+        out = {}
+        for question, qs in phrasings.items():
+            offered = [c for q in qs for c in found.get(question_key(q), []) if c.up >= c.down]
+            if offered:
+                out[question] = max(offered, key=lambda c: (c.up - c.down, c.up))
+        return out
+
+    def verify(self, question: str, answer: str, source_url: str, language: str, by: str) -> VerifiedAnswer:
+        """Keep the right answer to `question`, with the passage it is in when the source is a page Kate
+        reads (so it can be checked by the reader and exported as training data)."""
+        context, title = "", ""
+        source = self.registry.get(source_url) if source_url else None
+        if source is not None:
+            page = self.knowledge.cache.get(source.url)
+            context, title = find_context(answer.strip(), page.passages if page else [])
+            title = source.title or title or (page.title if page else "")
+        existing = self.verified_for(question)  # verifying a question again edits its answer
+        return self.verified.put(
+            VerifiedAnswer(question, answer, language, source_url, title, context, by=by,
+                           id=existing.id if existing else "")
+        )  # fmt: skip
+
+    def verified_for(self, question: str) -> VerifiedAnswer | None:
+        """The verified answer already kept for this question (any spelling of it), if any."""
+        key = question_key(question)
+        return next((v for v in self.verified.all() if question_key(v.question) == key), None)
+
+    # -- contacts and escalations ------------------------------------------------------------------------
+    def save_contact(self, contact: Contact, by: str) -> Contact:
+        contact.by = by
+        return self.escalations.put_contact(contact)
+
+    def escalation_summary(self, days: int = 30, limit: int = 10_000) -> EscalationSummary:
+        since = time.time() - days * 86400
+        recent = [e for e in self.escalations.latest(limit) if e.time >= since]
+        return EscalationSummary(
+            days=days,
+            offered=sum(e.event == "offered" for e in recent),
+            requested=sum(e.event == "requested" for e in recent),
+            latest_requests=[e for e in recent if e.event == "requested"][:20],
+        )
+
+
+@dataclass
+class CandidateView:
+    """An answer Kate gave to a question, as the verify page offers it."""
+
+    answer: str
+    source_url: str
+    source_title: str
+    kind: str
+    up: int = 0
+    down: int = 0
+
+
+@dataclass
+class EscalationSummary:
+    """How often Kate handed over to a person lately."""
+
+    days: int
+    offered: int
+    requested: int
+    latest_requests: list[Escalation]
 
 
 def split_tags(text: str) -> list[str]:

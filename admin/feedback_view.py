@@ -7,8 +7,6 @@ cannot stall the console; the page says when the bound was reached.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
 from knowledge.feedback import VOTES, FeedbackEntry, FeedbackError, FeedbackLog
+from knowledge.question_vectors import QuestionVectors, question_key
 from knowledge.unanswered import UnansweredLog
 
 MAX_SCAN = 200_000
@@ -106,6 +105,7 @@ class Gap:
     downvotes: int = 0
     unanswered: int = 0
     languages: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)  # the same question in other words or languages
 
     @property
     def total(self) -> int:
@@ -136,7 +136,9 @@ def matching(log: FeedbackLog, query: FeedbackQuery) -> tuple[list[FeedbackEntry
     return [e for e in recent[:MAX_SCAN] if query.matches(e)], len(recent) > MAX_SCAN
 
 
-def review(log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery) -> FeedbackPage:
+def review(
+    log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery, vectors: QuestionVectors | None = None
+) -> FeedbackPage:
     query = query.checked()
     kept, truncated = matching(log, query)
     pages = max(1, -(-len(kept) // query.per_page))
@@ -153,8 +155,22 @@ def review(log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery) ->
         pages=pages,
         truncated=truncated,
         days=per_day(kept),
-        gaps=knowledge_gaps(kept, unanswered_kept) if query.vote != "up" else [],
+        gaps=grouped_gaps(kept, unanswered_kept, vectors) if query.vote != "up" else [],
     )
+
+
+MAX_GROUPED = 2000  # gap questions considered for grouping (their vectors are read in one call)
+
+
+def grouped_gaps(
+    entries: list[FeedbackEntry], unanswered: list, vectors: QuestionVectors | None, top: int = GAPS
+) -> list[Gap]:
+    """The knowledge gaps, questions of one meaning grouped when the action server kept their vectors."""
+    gaps = knowledge_gaps(entries, unanswered, top=None)[:MAX_GROUPED]
+    if vectors is None or not gaps:
+        return gaps[:top]
+    found = vectors.get([question_key(g.question) for g in gaps])
+    return group_by_meaning(gaps, found)[:top]
 
 
 def per_day(entries: Iterable[FeedbackEntry]) -> list[DayStat]:
@@ -176,15 +192,38 @@ def per_day(entries: Iterable[FeedbackEntry]) -> list[DayStat]:
     return out
 
 
-def question_key(text: str) -> str:
-    """Questions that differ only in case, spacing, width or punctuation count as one."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = re.sub(r"[^\w\s]", " ", text)
-    return " ".join(text.split())[:300]
+GROUP_SIMILARITY = (
+    0.9  # cosine of two gap questions put in one group (docs/verified-answers.md, encoder alone)
+)
 
 
-def knowledge_gaps(entries: Iterable[FeedbackEntry], unanswered: Iterable, top: int = GAPS) -> list[Gap]:
-    """The questions most often voted 👎 or left without an answer, most frequent first."""
+def group_by_meaning(
+    gaps: list[Gap], vectors: dict[str, object], threshold: float = GROUP_SIMILARITY
+) -> list[Gap]:
+    """Gaps whose questions mean the same (cosine of their vectors at least `threshold`) merged into the
+    most frequent one, counts summed, the others listed; gaps with no vector stay as they are. Greedy and
+    in frequency order, so a group is named by its most asked question."""
+    groups: list[tuple[Gap, object]] = []
+    for g in sorted(gaps, key=lambda g: (-g.total, g.question)):
+        v = vectors.get(question_key(g.question))
+        home = None
+        if v is not None:
+            home = next((h for h, hv in groups if hv is not None and float(hv @ v) >= threshold), None)
+        if home is None:
+            groups.append((Gap(g.question, g.downvotes, g.unanswered, list(g.languages)), v))
+            continue
+        home.downvotes += g.downvotes
+        home.unanswered += g.unanswered
+        home.languages = sorted(set(home.languages) | set(g.languages))
+        home.others.append(g.question)
+    return [g for g, _ in groups]
+
+
+def knowledge_gaps(
+    entries: Iterable[FeedbackEntry], unanswered: Iterable, top: int | None = GAPS
+) -> list[Gap]:
+    """The questions most often voted 👎 or left without an answer, most frequent first (`top` of them;
+    None: all, to be grouped by meaning before the top is taken)."""
     gaps: dict[str, Gap] = {}
     languages: defaultdict[str, set[str]] = defaultdict(set)
 
@@ -204,4 +243,5 @@ def knowledge_gaps(entries: Iterable[FeedbackEntry], unanswered: Iterable, top: 
             languages[question_key(u.question)].add(u.language)
     for key, g in gaps.items():
         g.languages = sorted(x for x in languages[key] if x)
-    return sorted(gaps.values(), key=lambda g: (-g.total, -g.downvotes, g.question))[:top]
+    ranked = sorted(gaps.values(), key=lambda g: (-g.total, -g.downvotes, g.question))
+    return ranked if top is None else ranked[:top]

@@ -12,11 +12,17 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from knowledge.curation import passage_key
+from knowledge.escalation import Contact, ContactError
+from knowledge.scripted import HR_INTENTS, ScriptedError, valid_intent
 from knowledge.sources import SourceError
+from knowledge.verified import VerifiedError
 
+from .analytics import bars_svg, rate_svg
 from .api import csv_response, set_session_cookie
 from .deps import check_form_csrf, client_address, console, page_session, session_of
 from .feedback_view import FeedbackQuery, review
+from .i18n import COOKIE, LANGUAGE_NAMES, console_language, translator
 from .security import LOGIN_COOKIE, SESSION_COOKIE, Session, same_token, verify_password
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -32,14 +38,32 @@ NOTICES = {
     "removed": "Source removed.",
     "refreshed": "Source fetched again.",
     "logged_out": "You are logged out.",
+    "hidden": "Passage hidden. Kate no longer reads it (until the page's text changes).",
+    "shown": "Passage shown again. Kate reads it from the next question on.",
+    "demoted": "Page demoted. Kate answers from it only when no other page has a confident answer.",
+    "promoted": "Page no longer demoted.",
+    "contact_saved": "Contact saved. Kate gives it from the next question on.",
+    "contact_removed": "Contact removed.",
+    "verified": "Answer verified. Kate gives it to this question, and to questions close to it, from now on.",
+    "unverified": "Verified answer removed.",
+    "answers_saved": "Answers saved. Kate gives them from the next question on.",
 }
 
 
 def render(
     request: Request, name: str, session: Session | None, status_code: int = 200, **context
 ) -> Response:
-    context.update(session=session, notice=NOTICES.get(request.query_params.get("notice", ""), ""))
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    language = console_language(request, console(request).settings.console_language)
+    _ = translator(language)
+    notice = NOTICES.get(request.query_params.get("notice", ""), "")
+    context.update(
+        session=session, notice=_(notice) if notice else "", _=_, lang=language,
+        console_languages=list(LANGUAGE_NAMES.items()),
+    )  # fmt: skip
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    if request.query_params.get("lang") == language:  # chosen from the console: kept for the next pages
+        response.set_cookie(COOKIE, language, max_age=365 * 86400, samesite="strict", path="/admin")
+    return response
 
 
 def back(path: str, notice: str) -> RedirectResponse:
@@ -144,10 +168,12 @@ def source_response(
     request: Request, session: Session, sid: str, status: int = 200, form: dict | None = None, error: str = ""
 ) -> Response:
     """One source's page; after a refused edit, `form` holds what was typed (so nothing is lost)."""
-    view, passages = console(request).source_page(sid)
-    passages = passages[:200]
-    return render(request, "source.html", session, status, view=view, passages=passages, form=form or {},
-                  error=error)  # fmt: skip
+    c = console(request)
+    view, passages = c.source_page(sid)
+    hidden = {h.key for h in c.curation.hidden(view.source.url)}
+    shown = [(p, passage_key(p.url, p.text)) for p in passages[:200]]
+    return render(request, "source.html", session, status, view=view, passages=shown, hidden=hidden,
+                  form=form or {}, error=error)  # fmt: skip
 
 
 @router.post("/sources/{sid}")
@@ -169,10 +195,19 @@ def edit_source(
 @router.post("/sources/{sid}/{action}")
 def source_action(
     sid: str, action: str, request: Request, csrf_token: str = Form(""), confirm: str = Form(""),
-    session: Session = Depends(page_session),
+    key: str = Form("", max_length=64), session: Session = Depends(page_session),
 ) -> Response:  # fmt: skip
     check_form_csrf(session, csrf_token)
     c = console(request)
+    if action in ("hide", "show"):  # one passage, by its key
+        if action == "hide":
+            c.hide_passage(sid, key, by=session.user)
+        else:
+            c.curation.show(key)
+        return back(f"/admin/sources/{sid}", "hidden" if action == "hide" else "shown")
+    if action in ("demote", "promote"):
+        c.set_demoted(sid, action == "demote", by=session.user)
+        return back(f"/admin/sources/{sid}", f"{action}d")
     if action in ("enable", "disable"):
         c.update(sid, enabled=action == "enable")
         return back("/admin/sources", f"{action}d")
@@ -200,10 +235,10 @@ def feedback_page(
     request: Request, query: FeedbackQuery = Depends(_query), session: Session = Depends(page_session)
 ) -> Response:
     c = console(request)
-    view = review(c.feedback, c.unanswered, query)
+    view = review(c.feedback, c.unanswered, query, c.question_vectors)
     filters = query.filters()
     return render(
-        request, "feedback.html", session, view=view, query=query,
+        request, "feedback.html", session, view=view, query=query, suggestions=c.suggestions(view.gaps),
         csv_link="/admin/feedback.csv?" + urlencode(filters),
         page_link=lambda n: "/admin/feedback?" + urlencode({**filters, "page": n}),
     )  # fmt: skip
@@ -214,3 +249,221 @@ def feedback_csv(
     request: Request, query: FeedbackQuery = Depends(_query), _: Session = Depends(page_session)
 ) -> Response:
     return csv_response(request, query.checked())
+
+
+# -- scripted answers --------------------------------------------------------------------------------------
+MAX_ANSWER_FORM_FIELDS = 50
+
+
+@router.get("/answers", response_class=HTMLResponse)
+def answers_page(request: Request, session: Session = Depends(page_session)) -> Response:
+    rows, languages = console(request).scripted_rows()
+    return render(request, "answers.html", session, rows=rows, languages=languages, imported=None)
+
+
+@router.get("/answers.yml")
+def answers_export(request: Request, _: Session = Depends(page_session)) -> Response:
+    return Response(
+        console(request).scripted.export_yaml(),
+        media_type="application/yaml; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="kate-scripted-answers.yml"'},
+    )
+
+
+@router.post("/answers/import")
+def answers_import(
+    request: Request, text: str = Form("", max_length=1_000_000), csrf_token: str = Form(""),
+    session: Session = Depends(page_session),
+) -> Response:  # fmt: skip
+    check_form_csrf(session, csrf_token)
+    c = console(request)
+    try:
+        imported = {"added": c.scripted.import_yaml(text, by=session.user), "error": ""}
+    except ScriptedError as exc:
+        imported = {"added": 0, "error": str(exc)}
+    rows, languages = c.scripted_rows()
+    status = 400 if imported["error"] else 200
+    return render(request, "answers.html", session, status, rows=rows, languages=languages, imported=imported)
+
+
+@router.get("/answers/{intent}", response_class=HTMLResponse)
+def answer_page(intent: str, request: Request, session: Session = Depends(page_session)) -> Response:
+    if not valid_intent(intent):
+        raise LookupError(f"{intent[:80]!r} is not an intent name")
+    return answer_response(request, session, intent)
+
+
+def answer_response(
+    request: Request, session: Session, intent: str, status: int = 200, typed: dict | None = None,
+    error: str = "",
+) -> Response:  # fmt: skip
+    """One intent's answers; after a refused save, `typed` holds the form as sent (nothing is lost)."""
+    rows, languages = console(request).scripted_rows(intent)
+    return render(request, "answer.html", session, status, intent=intent, rows=rows, languages=languages,
+                  typed=typed or {}, error=error)  # fmt: skip
+
+
+@router.post("/answers/{intent}")
+async def save_answer(intent: str, request: Request, session: Session = Depends(page_session)) -> Response:
+    form = await request.form(max_fields=MAX_ANSWER_FORM_FIELDS)
+    check_form_csrf(session, str(form.get("csrf_token", "")))
+    variant = str(form.get("variant", ""))[:64]
+    if form.get("adding") and not variant.strip():  # an empty variant would be the intent's own answers
+        return answer_response(request, session, intent, 400, {}, "name the value this variant answers for")
+    texts = {
+        name.removeprefix("text_"): str(value)
+        for name, value in list(form.items())[:MAX_ANSWER_FORM_FIELDS]
+        if name.startswith("text_")
+    }
+    try:
+        console(request).save_scripted(intent, variant, texts, by=session.user)
+    except ScriptedError as exc:
+        return answer_response(request, session, intent, 400, {"variant": variant, **texts}, str(exc))
+    return back(f"/admin/answers/{intent}", "answers_saved")
+
+
+# -- contacts and escalations ------------------------------------------------------------------------------
+@router.get("/contacts", response_class=HTMLResponse)
+def contacts_page(request: Request, session: Session = Depends(page_session)) -> Response:
+    return contacts_response(request, session)
+
+
+def contacts_response(
+    request: Request, session: Session, status: int = 200, form: dict | None = None, error: str = ""
+) -> Response:
+    c = console(request)
+    return render(
+        request, "contacts.html", session, status, contacts=c.escalations.contacts(),
+        default=c.settings.hr_contact, summary=c.escalation_summary(), topics=HR_INTENTS, form=form or {},
+        error=error,
+    )  # fmt: skip
+
+
+@router.post("/contacts")
+def save_contact(
+    request: Request, topic: str = Form("", max_length=64), language: str = Form("", max_length=20),
+    label: str = Form("", max_length=200), email: str = Form("", max_length=300),
+    url: str = Form("", max_length=2000), phone: str = Form("", max_length=40), csrf_token: str = Form(""),
+    session: Session = Depends(page_session),
+) -> Response:  # fmt: skip
+    check_form_csrf(session, csrf_token)
+    contact = Contact(topic=topic, language=language, label=label, email=email, url=url, phone=phone)
+    try:
+        console(request).save_contact(contact, by=session.user)
+    except ContactError as exc:
+        form = {
+            "topic": topic,
+            "language": language,
+            "label": label,
+            "email": email,
+            "url": url,
+            "phone": phone,
+        }
+        return contacts_response(request, session, 400, form, str(exc))
+    return back("/admin/contacts", "contact_saved")
+
+
+@router.post("/contacts/remove")
+def remove_contact(
+    request: Request, topic: str = Form("", max_length=64), language: str = Form("", max_length=20),
+    csrf_token: str = Form(""), session: Session = Depends(page_session),
+) -> Response:  # fmt: skip
+    check_form_csrf(session, csrf_token)
+    console(request).escalations.remove_contact(topic, language)
+    return back("/admin/contacts", "contact_removed")
+
+
+# -- verified answers --------------------------------------------------------------------------------------
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page(
+    request: Request, q: str = "", source: str = "", session: Session = Depends(page_session)
+) -> Response:
+    return verify_response(request, session, q[:1000], source[:64])
+
+
+def verify_response(
+    request: Request, session: Session, question: str, sid: str = "", status: int = 200,
+    form: dict | None = None, error: str = "",
+) -> Response:  # fmt: skip
+    """The verify page: Kate's earlier answers to the question, and one source's passages to select a
+    span from (`sid`); after a refused save, `form` holds what was typed."""
+    c = console(request)
+    candidates, language = c.candidates_for(question) if question else ([], "")
+    view, passages = c.source_page(sid) if sid else (None, [])
+    existing = c.verified_for(question) if question else None
+    if existing is not None and not form:  # editing: start from what is kept
+        form = {"answer": existing.answer, "source_url": existing.source_url}
+        language = language or existing.language
+    return render(
+        request, "verify.html", session, status, question=question, language=language, candidates=candidates,
+        sources=c.sources(), chosen=view, passages=passages[:200], form=form or {}, error=error,
+        existing=existing,
+    )  # fmt: skip
+
+
+@router.post("/verify")
+def save_verified(
+    request: Request, question: str = Form("", max_length=1000), answer: str = Form("", max_length=2000),
+    source_url: str = Form("", max_length=2000), language: str = Form("", max_length=20),
+    candidate: str = Form("", max_length=10), csrf_token: str = Form(""),
+    session: Session = Depends(page_session),
+) -> Response:  # fmt: skip
+    check_form_csrf(session, csrf_token)
+    c = console(request)
+    if candidate.isdigit():  # one of Kate's earlier answers, picked by its number on the page
+        offered, _ = c.candidates_for(question)
+        if int(candidate) < len(offered):
+            answer, source_url = offered[int(candidate)].answer, offered[int(candidate)].source_url
+    try:
+        c.verify(question, answer, source_url, language, by=session.user)
+    except VerifiedError as exc:
+        form = {"answer": answer, "source_url": source_url}
+        return verify_response(request, session, question, "", 400, form, str(exc))
+    return back("/admin/verified", "verified")
+
+
+@router.get("/verified", response_class=HTMLResponse)
+def verified_page(request: Request, session: Session = Depends(page_session)) -> Response:
+    return render(request, "verified.html", session, answers=console(request).verified.all(), imported=None)
+
+
+@router.get("/verified.jsonl")
+def verified_export(request: Request, _: Session = Depends(page_session)) -> Response:
+    return Response(
+        console(request).verified.export_jsonl(),
+        media_type="application/x-ndjson; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="kate-verified-answers.jsonl"'},
+    )
+
+
+@router.post("/verified/import")
+def verified_import(
+    request: Request, text: str = Form("", max_length=5_000_000), csrf_token: str = Form(""),
+    session: Session = Depends(page_session),
+) -> Response:  # fmt: skip
+    check_form_csrf(session, csrf_token)
+    c = console(request)
+    try:
+        imported = {"added": c.verified.import_jsonl(text, by=session.user), "error": ""}
+    except VerifiedError as exc:
+        imported = {"added": 0, "error": str(exc)}
+    status = 400 if imported["error"] else 200
+    return render(request, "verified.html", session, status, answers=c.verified.all(), imported=imported)
+
+
+@router.post("/verified/{vid}/remove")
+def remove_verified(
+    vid: str, request: Request, csrf_token: str = Form(""), session: Session = Depends(page_session)
+) -> Response:
+    check_form_csrf(session, csrf_token)
+    if not console(request).verified.remove(vid):
+        raise LookupError(f"no verified answer {vid[:40]!r}")
+    return back("/admin/verified", "unverified")
+
+
+# -- analytics ---------------------------------------------------------------------------------------------
+@router.get("/analytics", response_class=HTMLResponse)
+def analytics_page(request: Request, days: int = 30, session: Session = Depends(page_session)) -> Response:
+    a = console(request).analytics(days)
+    return render(request, "analytics.html", session, a=a, questions_chart=bars_svg(a.per_day),
+                  rate_chart=rate_svg(a.per_day))  # fmt: skip

@@ -333,3 +333,305 @@ def test_a_fake_forwarded_for_per_attempt_does_not_escape_the_login_throttle(
         server.should_exit = True
         thread.join(10)
         knowledge.close()
+
+
+def test_scripted_answers_are_edited_in_the_console_and_kept_when_refused(app, redis_client):
+    from knowledge.scripted import ScriptedAnswers
+
+    client, token = logged_in(app)
+    listing = client.get("/admin/answers")
+    assert listing.status_code == 200 and 'data-key="leave_policy"' in listing.text
+    assert listing.text.count("— intranet") == 14 * 3  # a fresh install: every topic reads the intranet
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', listing.text).group(1)
+    form = {"csrf_token": csrf, "variant": "", "text_en": "25 days a year.", "text_fr": "25 jours par an.",
+            "text_ja": ""}  # fmt: skip
+    saved = client.post("/admin/answers/leave_policy", data=form)
+    assert saved.status_code == 200 and "Answers saved" in saved.text
+    store = ScriptedAnswers(redis_client)
+    assert (
+        store.find("leave_policy", "fr").text == "25 jours par an."
+        and store.find("leave_policy", "fr").by == "admin"
+    )
+    assert store.get("leave_policy", "ja") is None
+    # a refused save keeps what was typed, escaped, and writes nothing
+    refused = client.post(
+        "/admin/answers/leave_policy", data={**form, "text_en": "<b>x</b>" + "y" * 4000, "text_fr": "changed"}
+    )
+    assert (
+        refused.status_code == 400 and "too long" in refused.text and "&lt;b&gt;x&lt;/b&gt;" in refused.text
+    )
+    assert store.find("leave_policy", "fr").text == "25 jours par an."
+    # a variant needs its value; emptying a language removes its answer
+    nameless = client.post("/admin/answers/offices", data={"csrf_token": csrf, "adding": "1", "text_en": "x"})
+    assert nameless.status_code == 400 and "name the value" in nameless.text
+    client.post(
+        "/admin/answers/offices",
+        data={"csrf_token": csrf, "adding": "1", "variant": "Lyon", "text_en": "Lyon."},
+    )
+    assert store.find("offices", "en", "lyon").text == "Lyon."
+    client.post("/admin/answers/leave_policy", data={**form, "text_en": ""})
+    assert store.get("leave_policy", "en") is None
+    # the API and CSRF: the same rules
+    assert client.put("/api/answers/training", json={"texts": {"en": "Two days."}}).status_code == 403
+    put = client.put(
+        "/api/answers/training", json={"texts": {"en": "Two days."}}, headers={"X-CSRF-Token": token}
+    )
+    assert put.json() == {"saved": 1, "removed": 0}
+    assert {(a["intent"], a["language"]) for a in client.get("/api/answers").json()} == {
+        ("leave_policy", "fr"), ("offices", "en"), ("training", "en")
+    }  # fmt: skip
+    assert client.get("/admin/answers/not%20an%20intent").status_code == 404
+    # export, then import into an empty Kate
+    exported = client.get("/admin/answers.yml")
+    assert exported.headers["content-disposition"].startswith("attachment")
+    redis_client.delete("kate:scripted")
+    imported = client.post("/admin/answers/import", data={"csrf_token": csrf, "text": exported.text})
+    assert "Answers imported: 3." in imported.text and store.count() == 3
+    bad = client.post("/admin/answers/import", data={"csrf_token": csrf, "text": "answers: {x: {en: ''}}"})
+    assert bad.status_code == 400 and "Nothing was imported" in bad.text and store.count() == 3
+
+
+def test_hide_a_passage_and_demote_a_page_from_the_console(app, redis_client):
+    from servers import FixtureServer
+
+    client, _ = logged_in(app)
+    with FixtureServer() as server:
+        url = server.url("/site/en/leave.html")
+        page = client.get("/admin/sources")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        client.post("/admin/sources", data={"url": url, "csrf_token": csrf})
+        sid = client.get("/api/sources").json()[0]["id"]
+        client.post(f"/admin/sources/{sid}/refresh", data={"csrf_token": csrf})
+        source = client.get(f"/admin/sources/{sid}").text
+        keys = re.findall(r'<li class="" data-key="([0-9a-f]+)"', source)
+        assert len(keys) >= 2
+        hidden = client.post(f"/admin/sources/{sid}/hide", data={"csrf_token": csrf, "key": keys[0]})
+        assert "Passage hidden" in hidden.text
+        assert f'class="passage-hidden" data-key="{keys[0]}"' in hidden.text
+        knowledge = app.state.console.knowledge
+        read = knowledge.passages_for_answering(5).passages
+        assert len(read) == len(keys) - 1
+        unknown = client.post(f"/admin/sources/{sid}/hide", data={"csrf_token": csrf, "key": "0" * 24})
+        assert unknown.status_code == 404 and "reload the page" in unknown.text
+        client.post(f"/admin/sources/{sid}/demote", data={"csrf_token": csrf})
+        table = client.get("/admin/sources").text
+        assert "1 hidden" in table and ">demoted<" in table
+        assert knowledge.passages_for_answering(5).demoted == {url}
+        client.post(f"/admin/sources/{sid}/show", data={"csrf_token": csrf, "key": keys[0]})
+        client.post(f"/admin/sources/{sid}/promote", data={"csrf_token": csrf})
+        table = client.get("/admin/sources").text
+        assert "hidden-count" not in table and "demoted<" not in table
+        assert len(knowledge.passages_for_answering(5).passages) == len(keys)
+
+
+def test_hr_contacts_in_the_console_and_the_escalation_counts(app, redis_client):
+    from knowledge.escalation import Escalations, Offer
+
+    client, token = logged_in(app)
+    page = client.get("/admin/contacts")
+    assert "No default contact is set" in page.text and "No contacts yet" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    bad = {
+        "csrf_token": csrf,
+        "topic": "payroll_date",
+        "language": "fr",
+        "email": "paie<at>company",
+        "label": "<b>Paie</b>",
+    }
+    refused = client.post("/admin/contacts", data=bad)
+    assert refused.status_code == 400 and "not a mail address" in refused.text
+    assert 'value="&lt;b&gt;Paie&lt;/b&gt;"' in refused.text  # what was typed is kept, escaped
+    saved = client.post("/admin/contacts", data={**bad, "email": "paie@company.example"})
+    assert "Contact saved" in saved.text and 'data-field="payroll_date|fr"' in saved.text
+    api = client.put("/api/contacts", json={"phone": "+33 1 00 00 00 00"}, headers={"X-CSRF-Token": token})
+    assert api.status_code == 200 and api.json()["by"] == "admin"
+    assert [(c["topic"], c["language"]) for c in client.get("/api/contacts").json()] == [
+        ("", ""),
+        ("payroll_date", "fr"),
+    ]
+    log = Escalations(redis_client)
+    offer = log.offer(Offer("Quand suis-je payé ?", "fr", "payroll_date", "unsure", "c1"))
+    log.requested(offer)
+    log.offer(Offer("x?", "en", "", "no_other", "c2"))
+    assert client.get("/api/escalations").json()["offered"] == 2
+    page = client.get("/admin/contacts").text
+    assert "Offers to reach HR: 2; requests (offers taken, or employees who asked for HR): 1." in page
+    assert "Quand suis-je payé ?" in page
+    client.post(
+        "/admin/contacts/remove", data={"csrf_token": csrf, "topic": "payroll_date", "language": "fr"}
+    )
+    assert len(client.get("/api/contacts").json()) == 1
+
+
+def test_an_admin_verifies_one_of_kates_answers_or_a_typed_one(app, redis_client):
+    from servers import FixtureServer
+
+    from knowledge.verified import VerifiedAnswers
+
+    client, _ = logged_in(app)
+    log = FeedbackLog(redis_client)
+    question = "How many days of paid leave do full-time staff get?"
+    with FixtureServer() as server:
+        url = server.url("/site/en/leave.html")
+        page = client.get("/admin/sources")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        client.post("/admin/sources", data={"url": url, "csrf_token": csrf})
+        sid = client.get("/api/sources").json()[0]["id"]
+        client.post(f"/admin/sources/{sid}/refresh", data={"csrf_token": csrf})
+        log.add(FeedbackEntry("c1", "down", "qa", question, "31 March", url, "Leave", 0.4, "en"))
+        log.add(FeedbackEntry("c2", "up", "qa", question.upper(), "25 days", url, "Leave", 0.7, "en"))
+        gaps = client.get("/admin/feedback").text
+        assert "/admin/verify?q=How+many+days" in gaps
+        verify = client.get("/admin/verify", params={"q": question, "source": sid})
+        assert verify.text.index("25 days") < verify.text.index("31 March")  # best rated first
+        assert 'class="passages selectable"' in verify.text and "/static/verify.js" in verify.text
+        saved = client.post("/admin/verify", data={"csrf_token": csrf, "question": question, "candidate": "0",
+                                                   "language": "en"})  # fmt: skip
+        assert "Answer verified" in saved.text and "25 days" in saved.text
+        (kept,) = VerifiedAnswers(redis_client).all()
+        assert (kept.answer, kept.source_url, kept.by) == ("25 days", url, "admin")
+        assert "25 days" in kept.context and kept.answer_start >= 0  # its passage: trainable
+        again = client.get(
+            "/admin/verify", params={"q": question.lower()}
+        )  # editing starts from what is kept
+        assert 'id="already-verified"' in again.text and ">25 days</textarea>" in again.text
+        client.post("/admin/verify", data={"csrf_token": csrf, "question": question, "answer": "25 days",
+                                           "source_url": url})  # fmt: skip
+        assert [v.id for v in VerifiedAnswers(redis_client).all()] == [kept.id]  # replaced, not added
+        typed = client.post("/admin/verify", data={"csrf_token": csrf, "question": "Who is the DPO?",
+                                                   "answer": "Ana Lima", "source_url": url})  # fmt: skip
+        assert typed.status_code == 200 and "no (not in a passage)" in typed.text
+        empty = client.post("/admin/verify", data={"csrf_token": csrf, "question": "x?", "answer": " "})
+        assert empty.status_code == 400 and "the answer is empty" in empty.text
+        exported = client.get("/admin/verified.jsonl").text
+        vid = kept.id
+        client.post(f"/admin/verified/{vid}/remove", data={"csrf_token": csrf})
+        assert [v.answer for v in VerifiedAnswers(redis_client).all()] == ["Ana Lima"]
+        imported = client.post("/admin/verified/import", data={"csrf_token": csrf, "text": exported})
+        assert "Verified answers imported: 2." in imported.text
+        assert len(VerifiedAnswers(redis_client).all()) == 2
+
+
+def test_analytics_per_day_language_and_page_with_charts(app, redis_client):
+    from knowledge.activity import ActivityLog, Asked
+    from knowledge.escalation import Escalations, Offer
+
+    now = datetime.now(UTC).timestamp()
+    activity = ActivityLog(redis_client)
+    for outcome, language, url, ago in [
+        ("scripted", "en", "", 0), ("qa", "fr", "http://i/leave", 0), ("qa", "fr", "http://i/leave", 1),
+        ("unsure", "ja", "", 1), ("down", "en", "", 2), ("verified", "ja", "http://i/pay", 2),
+        ("qa", "en", "http://i/old", 40),  # outside the 30 days
+    ]:  # fmt: skip
+        activity.add(Asked(outcome, language, "", url, now - ago * 86400))
+    log = FeedbackLog(redis_client)
+    for vote, url in [("down", "http://i/leave"), ("down", "http://i/leave"), ("up", "http://i/pay")]:
+        log.add(FeedbackEntry("c", vote, "qa", "q?", "a", url, "", 0.5, "fr", time=now - 3600))
+    escalations = Escalations(redis_client)
+    escalations.requested(escalations.offer(Offer("q?", "ja", "", "unsure", "c")))
+    client, _ = logged_in(app)
+    data = client.get("/api/analytics").json()
+    total = data["total"]
+    assert (total["asked"], total["answered"], total["unsure"], total["failed"]) == (6, 4, 1, 1)
+    assert (total["up"], total["down"], total["escalations"]) == (1, 2, 1)
+    assert len(data["per_day"]) == 30 and sum(d["asked"] for d in data["per_day"]) == 6
+    assert {t["key"]: t["asked"] for t in data["per_language"]} == {"en": 2, "fr": 2, "ja": 2}
+    assert [(t["key"], t["down"]) for t in data["worst_pages"]] == [("http://i/leave", 2)]
+    page = client.get("/admin/analytics")
+    assert page.status_code == 200 and page.text.count("<svg") == 2
+    assert "Questions: 6; answered 67%" in page.text
+    assert "<script" not in page.text.split("<main>")[1]  # charts are markup, no script (strict CSP)
+    assert client.get("/admin/analytics?days=7").status_code == 200
+
+
+def test_every_console_string_is_in_french_and_japanese():
+    """Each `_()` text of every template, each notice and each status word shown through `_` has both
+    translations: a new string cannot ship in English only."""
+    from pathlib import Path
+
+    from admin.console_strings import STRINGS
+    from admin.pages import NOTICES
+
+    templates = Path(__file__).resolve().parents[2] / "admin" / "templates"
+    found = set()
+    for path in templates.glob("*.html"):
+        for double, single in re.findall(
+            r'_\(\s*"((?:[^"\\]|\\.)*)"|_\(\s*\'((?:[^\'\\]|\\.)*)\'', path.read_text()
+        ):
+            found.add((double or single).replace("\\'", "'"))
+    found |= set(NOTICES.values()) | {"not fetched yet", "error", "unchanged", "scripted", "verified"}
+    found |= {"unsure", "no_other", "second_down", "asked"}
+    assert len(found) > 150
+    for language in ("fr", "ja"):
+        missing = sorted(found - set(STRINGS[language]))
+        assert not missing, (language, missing)
+        for english, translated in STRINGS[language].items():  # the same {placeholders} both sides
+            same = sorted(re.findall(r"\{\w+\}", english)) == sorted(re.findall(r"\{\w+\}", translated))
+            assert same, (language, english)
+
+
+def test_the_console_speaks_the_browsers_language_or_the_one_chosen(app):
+    client, _ = logged_in(app)
+    french = client.get("/admin/sources", headers={"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
+    assert (
+        '<html lang="fr">' in french.text
+        and "Ajouter une source" in french.text
+        and ">Retours<" in french.text
+    )
+    japanese = client.get("/admin/answers", headers={"Accept-Language": "de, ja;q=0.8"})
+    assert (
+        '<html lang="ja">' in japanese.text
+        and "定型回答" in japanese.text
+        and "Scripted answers" not in japanese.text
+    )
+    english = client.get("/admin/feedback", headers={"Accept-Language": "de"})
+    assert '<html lang="en">' in english.text and "Knowledge gaps" in english.text
+    chosen = client.get("/admin/contacts?lang=ja", headers={"Accept-Language": "fr"})
+    assert "人事の連絡先" in chosen.text and chosen.cookies.get("kate_console_lang") == "ja"
+    kept = client.get("/admin/analytics", headers={"Accept-Language": "fr"})  # the cookie wins now
+    assert '<html lang="ja">' in kept.text and "日ごとの質問" in kept.text
+    notice = client.get("/admin/sources?notice=saved&lang=fr")
+    assert "Modifications enregistrées." in notice.text
+
+
+def test_gaps_are_grouped_by_meaning_across_languages_with_a_one_click_suggestion(app, redis_client):
+    """The action server keeps gap questions' vectors (knowledge/question_vectors.py); the console groups
+    the gaps whose vectors are close, and offers Kate's best-rated answer to any phrasing to verify."""
+    import numpy as np
+
+    from knowledge.question_vectors import QuestionVectors, question_key
+
+    def unit(*xs):
+        v = np.array(xs, dtype=np.float32)
+        return v / np.linalg.norm(v)
+
+    leave_en, leave_fr, leave_ja = "How many days of leave?", "Combien de jours de congés ?", "有給は何日？"
+    parking = "Where can I park?"
+    QuestionVectors(redis_client).put({
+        question_key(leave_en): unit(1, 0.05, 0), question_key(leave_fr): unit(1, 0, 0.08),
+        question_key(leave_ja): unit(0.98, 0.1, 0.1), question_key(parking): unit(0, 1, 0),
+    })  # fmt: skip
+    log, gaps = FeedbackLog(redis_client), UnansweredLog(redis_client)
+    log.add(FeedbackEntry("c1", "down", "qa", leave_en, "31 March", "http://i/leave", "Leave", 0.3, "en"))
+    log.add(FeedbackEntry("c1", "up", "qa", leave_fr, "25 jours", "http://i/conges", "Congés", 0.6, "fr"))
+    log.add(FeedbackEntry("c2", "down", "qa", parking, "Rue Verte", "http://i/p", "Parking", 0.2, "en"))
+    gaps.add(Unanswered(leave_ja, "unsure", "ja", "c3"))
+    gaps.add(Unanswered(leave_fr, "unsure", "fr", "c4"))
+    client, _ = logged_in(app)
+    page = client.get("/admin/feedback").text
+    rows = re.findall(r'<tr class="gap">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2  # the three leave questions in one group, parking in its own
+    leave = next(r for r in rows if "leave" in r or "congés" in r)
+    assert all(
+        q in leave for q in ("How many days of leave?", "Combien de jours de congés ?", "有給は何日？")
+    )
+    assert "<td>1</td><td>2</td><td>en, fr, ja</td>" in leave  # 👎 and unanswered summed, languages merged
+    assert 'name="answer" value="25 jours"' in leave  # Kate's best-rated answer to any phrasing
+    assert 'name="answer"' not in next(r for r in rows if "park" in r)  # its only answer was voted down
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = dict(re.findall(r'name="(question|answer|source_url)" value="([^"]*)"', leave))
+    client.post("/admin/verify", data={**form, "csrf_token": csrf})
+    from knowledge.verified import VerifiedAnswers
+
+    (v,) = VerifiedAnswers(redis_client).all()
+    assert (v.answer, v.source_url) == ("25 jours", "http://i/conges")

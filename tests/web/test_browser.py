@@ -19,8 +19,10 @@ from browser import SCREENSHOTS
 from redis_process import free_port
 
 from knowledge.feedback import FeedbackLog
+from knowledge.scripted import ScriptedAnswers
 from knowledge.sources import SourceRegistry
 from knowledge.store import connect
+from knowledge.verified import VerifiedAnswers
 
 PAYLOAD = "<script>alert('kate-xss')</script><img src=x onerror=\"__kate_pwned.push('img')\">"
 TIMEOUT_MS = 60_000
@@ -147,7 +149,9 @@ def test_chat_round_trip_vote_and_the_admin_feedback_table(browser, stack):
     row = admin.locator(
         "#feedback-table tbody tr", has_text="Above what value must a gift be declared?"
     ).first
-    assert "code-of-conduct" in row.locator("a").get_attribute("href")  # (the bot tests asked it too)
+    assert "code-of-conduct" in row.locator("a[target=_blank]").get_attribute(
+        "href"
+    )  # (the bot tests asked it too)
     assert "👎" in row.inner_text() and "en" in row.inner_text()
     with admin.expect_download() as download:
         admin.click("text=Export CSV")
@@ -367,3 +371,172 @@ def test_the_widget_says_when_it_cannot_reach_kate(browser, stack, page_server):
     page.keyboard.press("Enter")
     assert page.locator(".message.user .body").inner_text() == "Is anyone there?"  # sent on reconnection
     assert re.search(r"kate-widget:", page.evaluate("Object.keys(localStorage).join(',')"))
+
+
+def test_hr_edits_a_scripted_answer_and_the_next_employee_gets_it(browser, stack):
+    store = ScriptedAnswers(connect(stack.redis_url))
+    before = store.get("working_hours", "en")
+    admin = admin_login(browser, stack)
+    admin.click("nav a:has-text('Answers')")
+    admin.locator("tr[data-key=working_hours]").locator("a", has_text="Edit").click()
+    form = admin.locator("form.answer-form[data-variant='']").first
+    new_text = "Core hours are 10:00 to 16:00. " + PAYLOAD
+    form.locator("textarea[name=text_en]").fill(new_text)
+    form.locator("button", has_text="Save").click()
+    admin.wait_for_url("**/admin/answers/working_hours?notice=answers_saved")
+    assert "by admin" in admin.locator("form.answer-form").first.inner_text()
+    admin.screenshot(path=str(SCREENSHOTS / "console-answer.png"), full_page=True)
+    assert_inert(admin)
+    try:
+        chat = open_chat(browser, stack)
+        ask(chat, "what are the working hours?")
+        wait_for_text(chat, "Core hours are 10:00 to 16:00.")
+        assert "<script>alert('kate-xss')</script>" in chat.locator(".message.bot").last.inner_text()  # text
+        assert_inert(chat)
+    finally:
+        store.put(before)
+
+
+def parking_page() -> str:
+    return (
+        "<html lang='en'><head><title>Parking</title></head><body><main><h1>Parking</h1>"
+        "<h2>Until March 2026</h2><p>Staff park in the Lilac car park on Rue Verte, behind the main "
+        "entrance. Badges open the barrier.</p>"
+        "<h2>From April 2026</h2><p>Staff park in the Cedar car park under building B. Badges open the "
+        "barrier from 7:00.</p></main></body></html>"
+    )
+
+
+def test_a_passage_hidden_in_the_console_is_no_longer_used(browser, stack, page_server):
+    page_server.pages["/parking.html"] = parking_page()
+    url = page_server.url("/parking.html")
+    question = "In which car park do staff park?"
+    admin = admin_login(browser, stack)
+    admin.fill("#add-source input[name=url]", url)
+    admin.fill("#add-source input[name=language]", "en")
+    admin.click("#add-source button[type=submit]")
+    admin.wait_for_url("**notice=added")
+    admin.locator("tr", has_text=url).locator("button", has_text="Refresh now").click()
+    admin.wait_for_url("**notice=refreshed")
+    try:
+        chat = open_chat(browser, stack)
+        assert answered_from(chat, question, url)
+        said = chat.locator(".message.bot", has=chat.locator(f"a[href='{url}']")).last.inner_text()
+        first = next(name for name in ("Lilac", "Cedar") if name in said)
+        # HR hides the passage Kate answered from (say, the outdated one)
+        admin.locator("ol.passages li", has_text=f"{first} car park").locator(
+            "button", has_text="Hide"
+        ).click()
+        admin.wait_for_url("**notice=hidden")
+        assert "Hidden." in admin.locator("ol.passages li", has_text=f"{first} car park").inner_text()
+        admin.goto(stack.web_url + "/admin/sources")
+        assert "1 hidden" in admin.locator("tr", has_text=url).inner_text()
+        admin.screenshot(path=str(SCREENSHOTS / "console-hidden-passage.png"), full_page=True)
+        shown = chat.locator(".message.bot").count()
+        assert answered_from(chat, question, url)  # the page still answers, from its other passage
+        later = " ".join(
+            chat.locator(".message.bot").nth(i).inner_text()
+            for i in range(shown, chat.locator(".message.bot").count())
+        )
+        assert f"{first} car park" not in later
+        assert_inert(chat)
+    finally:
+        SourceRegistry(connect(stack.redis_url)).remove(url)
+
+
+def test_two_thumbs_down_offer_a_person_and_the_console_counts_it(browser, stack):
+    chat = open_chat(browser, stack)
+    ask(chat, "Above what value must a gift be declared?")
+    downs = 0
+    for _ in range(2):  # the offer comes at the second 👎, or sooner when the answers run out
+        count = chat.locator(".message.bot").count()
+        chat.wait_for_function(LAST_REPLY_DONE, arg=count - 1)
+        down = chat.locator(".message.bot").last.locator(".vote[data-vote=down]")
+        if down.count() == 0:
+            break
+        down.click()
+        downs += 1
+        chat.wait_for_function(LAST_REPLY_DONE, arg=count)
+    assert downs >= 1
+    offer = chat.locator(".message.bot").last.locator("button.choice", has_text="Contact HR")
+    offer.click()
+    wait_for_text(chat, "You can reach HR here:")
+    mail = chat.locator(".message.bot").last.locator("a[href^='mailto:people@northwind.example']")
+    assert "gift" in mail.get_attribute("href")  # the mail carries the question
+    chat.screenshot(path=str(SCREENSHOTS / "chat-contact-hr.png"))
+    assert_inert(chat)
+    admin = admin_login(browser, stack)
+    admin.click("nav a:has-text('Contacts')")
+    escalations = admin.locator("#escalations").inner_text()
+    assert "Above what value must a gift be declared?" in escalations
+    assert "second_down" in escalations or "no_other" in escalations
+    assert (
+        int(
+            re.search(r"requests \(offers taken, or employees who asked for HR\): (\d+)", escalations).group(
+                1
+            )
+        )
+        >= 1
+    )
+    admin.click("nav a:has-text('Analytics')")  # the charts render under the strict CSP, no CDN
+    assert admin.locator("#totals svg.chart").count() == 2
+    assert admin.locator("#totals svg.chart rect").count() >= 1
+    assert int(re.search(r"requests to reach HR: (\d+)", admin.locator("#totals").inner_text()).group(1)) >= 1
+    admin.screenshot(path=str(SCREENSHOTS / "console-analytics.png"), full_page=True)
+    assert_inert(admin)
+
+
+def test_hr_verifies_an_answer_and_the_question_and_a_french_paraphrase_get_it(browser, stack):
+    question = "What is the individual training budget per year?"
+    paraphrase = "Quel est le budget de formation individuel par an ?"
+    chat = open_chat(browser, stack)
+    ask(chat, question)
+    count = chat.locator(".message.bot").count()
+    chat.wait_for_function(LAST_REPLY_DONE, arg=count - 1)
+    chat.locator(".message.bot").last.locator(".vote[data-vote=down]").click()
+    chat.wait_for_function(LAST_REPLY_DONE, arg=count)
+
+    admin = admin_login(browser, stack)
+    admin.goto(stack.web_url + "/admin/feedback?vote=down&q=" + "individual training budget")
+    admin.locator("#feedback-table tr", has_text=question).first.locator("a", has_text="Verify").click()
+    admin.wait_for_url("**/admin/verify?q=*")
+    assert admin.locator("input[name=question]").input_value() == question
+    admin.select_option("select[name=source]", label="Training and development")
+    admin.click("button:has-text('Show its passages')")
+    passage = admin.locator("ol.selectable .passage-text", has_text="1,500 euros").first
+    passage.evaluate(
+        """(el) => {
+            const node = [...el.childNodes].find(n => n.textContent.includes('1,500 euros'));
+            const start = node.textContent.indexOf('1,500 euros');
+            const range = document.createRange();
+            range.setStart(node, start);
+            range.setEnd(node, start + '1,500 euros'.length);
+            const selection = window.getSelection();
+            selection.removeAllRanges();
+            selection.addRange(range);
+            el.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+        }"""
+    )
+    assert admin.locator("#verify-answer").input_value() == "1,500 euros"  # the selection, as text
+    assert admin.locator("#verify-source").input_value().endswith("/en/training.html")
+    admin.screenshot(path=str(SCREENSHOTS / "console-verify.png"), full_page=True)
+    admin.click("#verify-form button[type=submit]")
+    admin.wait_for_url("**/admin/verified?notice=verified")
+    row = admin.locator("#verified-table tr", has_text=question)
+    assert "1,500 euros" in row.inner_text() and "yes" in row.inner_text()  # kept with its passage
+    assert_inert(admin)
+
+    try:
+        for asked, confirmed in (
+            (question, "Confirmed by HR."),
+            (paraphrase, "Réponse confirmée par les RH."),
+        ):
+            ask(chat, asked)
+            wait_for_text(chat, confirmed)
+            reply = chat.locator(".message.bot").last.inner_text()
+            assert "1,500 euros" in reply and "Training" in reply, reply
+        assert_inert(chat)
+    finally:
+        store = VerifiedAnswers(connect(stack.redis_url))
+        for v in store.all():
+            store.remove(v.id)
