@@ -385,3 +385,47 @@ def test_the_recipes_in_the_repository_are_complete(tmp_path):
     bad.write_text(json.dumps({"model": "m", "data": {}, "train": {"learning_rat": 1e-5}}))
     with pytest.raises(ValueError, match="learning_rat"):
         recipe_config(bad, SHARED_QA_TRAIN)
+
+
+def test_verified_answers_exported_as_squad_train_the_reader(tmp_path, tiny_dir, redis_server, redis_client):
+    """The training loop: answers HR verified (kept in Redis with their passages) are exported by
+    `kate feedback export --format squad` and continue a reader's training; typed answers found in no
+    passage are left out, and the count says so."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from knowledge.verified import VerifiedAnswer, VerifiedAnswers
+
+    store = VerifiedAnswers(redis_client)
+    toy = json.loads(Path(toy_file(tmp_path / "toy.json", 150)).read_text())
+    for p in toy["data"][0]["paragraphs"]:
+        store.put(VerifiedAnswer("what is the answer", "alpha", "en", "http://i/p", "P", p["context"]))
+    store.put(VerifiedAnswer("who is the DPO", "Ana", "en"))  # typed, in no passage
+    out = tmp_path / "verified.squad.json"
+    kate = str(Path(sys.executable).parent / "kate")
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    done = subprocess.run([kate, "feedback", "export", "--format", "squad", "-o", str(out)], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "150 of 151 verified answers exported" in done.stderr
+    squad = json.loads(out.read_text())
+    qas = [qa for d in squad["data"] for p in d["paragraphs"] for qa in p["qas"]]
+    contexts = {p["context"]: p for d in squad["data"] for p in d["paragraphs"]}
+    for context, p in contexts.items():
+        for qa in p["qas"]:
+            start = qa["answers"][0]["answer_start"]
+            assert context[start : start + 5] == "alpha"
+    summary = train(
+        TrainConfig(model=str(tiny_dir), train_files=[str(out)], output_dir=str(tmp_path / "out"), epochs=6,
+                    learning_rate=3e-3, batch_size=16, dropout=0.0, max_length=64, seed=0, warmup=0.0),
+        progress=False,
+    )  # fmt: skip
+    assert sum(summary["examples"].values()) == len(qas)
+    from qa_engine.evaluate import load_squad, predict, score_predictions
+
+    dev = load_squad(toy_file(tmp_path / "toy.en.dev.json", 30, seed=1, prefix="d"))
+    trained = score_predictions(dev, predict(Reader(ReaderConfig(model=str(tmp_path / "out"))), dev), "en")
+    untrained = score_predictions(dev, predict(Reader(ReaderConfig(model=str(tiny_dir))), dev), "en")
+    assert trained.exact_match >= 80 and trained.exact_match > untrained.exact_match + 40
