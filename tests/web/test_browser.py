@@ -540,3 +540,24 @@ def test_hr_verifies_an_answer_and_the_question_and_a_french_paraphrase_get_it(b
         store = VerifiedAnswers(connect(stack.redis_url))
         for v in store.all():
             store.remove(v.id)
+
+
+def test_the_console_renders_in_japanese_and_french(browser, stack):
+    page = watched(browser.new_context(locale="ja-JP"))  # the browser's language: Japanese
+    page.goto(stack.web_url + "/admin/login")
+    assert (
+        page.locator("html").get_attribute("lang") == "ja" and page.locator("h1").inner_text() == "ログイン"
+    )
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", stack.admin_password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/sources")
+    assert page.locator("h1").inner_text() == "ソース" and "ソースを追加" in page.locator("main").inner_text()
+    page.click("nav.languages a[lang=fr]")  # chosen in the header: kept for the next pages
+    assert page.locator("h2", has_text="Ajouter une source").count() == 1
+    page.click("nav a:has-text('Statistiques')")
+    assert (
+        page.locator("h1").inner_text() == "Statistiques"
+        and page.locator("html").get_attribute("lang") == "fr"
+    )
+    assert_inert(page)
