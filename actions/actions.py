@@ -485,15 +485,11 @@ class ActionContactHr(KateAction, Action):
             rt.escalations.requested(request)
             contact = rt.escalations.contact_for(request.topic, language, rt.default_contact)
             written = rt.scripted.find("contact_hr", language)
-        except StoreUnavailable as exc:
+        except StoreUnavailable as exc:  # the employee still gets the contact of the settings
             logger.error("escalation not logged: %s", exc)
-            request, contact, written = (
-                Offer(text, language, "", "asked", tracker.sender_id),
-                rt.default_contact,
-                None,
-            )
+            contact, written = rt.default_contact, None
         parts = [scripted_reply(written, language)] if written else []
-        question = request.question if offered else ""
+        question = offered.question if offered else ""
         parts.append("\n".join(contact_lines(contact, question, language)))
         dispatcher.utter_message(text="\n\n".join(parts))
         return []

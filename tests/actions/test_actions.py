@@ -453,3 +453,14 @@ def test_a_close_question_needs_the_pipeline_to_find_the_verified_answer_in_its_
     assert matcher.choose([Near(typed, 0.93)], None) is None
     assert matcher.choose([Near(typed, 0.94)], None).answer is typed  # a typed answer: strict only
     assert not matcher.needs_reading([Near(typed, 0.94)])
+
+
+def test_with_redis_down_the_employee_still_gets_the_contact_of_the_settings(rt):
+    dead = connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    rt.escalations, rt.scripted = Escalations(dead), ScriptedAnswers(dead)
+    rt.default_contact = Contact(label="HR", email="hr@company.example")
+    messages, _ = run(ActionContactHr(), tracker("je veux parler aux RH", "contact_hr", "fr"))
+    assert messages[0]["text"].startswith(TEXTS["fr"]["contact_intro"])
+    assert "[hr@company.example](mailto:hr@company.example?" in messages[0]["text"]
+    messages, _ = run(ActionScriptedAnswer(), tracker("where are the offices?", "offices"))
+    assert messages[0]["text"] == TEXTS["en"]["sources_down"]  # said plainly, not a crash
