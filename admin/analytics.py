@@ -153,10 +153,18 @@ def bars_svg(days: list[Tally], height: int = 120) -> str:
                     f'<rect x="{x}" y="{y:.1f}" width="16" height="{h}" fill="{colour}">'
                     f"<title>{d.key}: {count} {name} of {d.asked}</title></rect>"
                 )
-        if i in (0, len(days) - 1):
-            parts.append(f'<text x="{x}" y="{height + 14}" font-size="9" fill="#555">{d.key[5:]}</text>')
+        parts.append(_day_label(i, len(days), x, x + 16, height, d.key[5:]))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _day_label(i: int, n: int, left: float, right: float, height: int, day: str) -> str:
+    """The first and last day under a chart (MM-DD, digits only), the last one anchored at its right."""
+    if i == 0:
+        return f'<text x="{left}" y="{height + 14}" font-size="9" fill="#555">{day}</text>'
+    if i == n - 1:
+        return f'<text x="{right}" y="{height + 14}" font-size="9" fill="#555" text-anchor="end">{day}</text>'
+    return ""
 
 
 def rate_svg(days: list[Tally], height: int = 100) -> str:
@@ -183,8 +191,7 @@ def rate_svg(days: list[Tally], height: int = 100) -> str:
                 f'<circle cx="{x}" cy="{y}" r="3" fill="#1971c2"><title>{d.key}: '
                 f"{100 * d.up_rate:.0f}% 👍 ({d.up} up, {d.down} down)</title></circle>"
             )
-        if i in (0, len(days) - 1):
-            parts.append(f'<text x="{x - 8}" y="{height + 14}" font-size="9" fill="#555">{d.key[5:]}</text>')
+        parts.append(_day_label(i, len(days), x - 8, x + 8, height, d.key[5:]))
     if len(points) > 1:
         parts.append(
             f'<polyline points="{" ".join(points)}" fill="none" stroke="#1971c2" stroke-width="1.5"/>'

@@ -464,6 +464,8 @@ def remove_verified(
 # -- analytics ---------------------------------------------------------------------------------------------
 @router.get("/analytics", response_class=HTMLResponse)
 def analytics_page(request: Request, days: int = 30, session: Session = Depends(page_session)) -> Response:
-    a = console(request).analytics(days)
+    c = console(request)
+    a = c.analytics(days)
+    titles = {v.source.url: v.title for v in c.sources()}  # pages by their titles, where Kate knows them
     return render(request, "analytics.html", session, a=a, questions_chart=bars_svg(a.per_day),
-                  rate_chart=rate_svg(a.per_day))  # fmt: skip
+                  rate_chart=rate_svg(a.per_day), titles=titles)  # fmt: skip
