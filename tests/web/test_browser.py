@@ -91,6 +91,21 @@ def wait_for_text(page, text: str | re.Pattern) -> None:
     page.locator(".message.bot", has_text=text).last.wait_for()
 
 
+def reply_after(page, before: int, *parts: str) -> str:
+    """The text of the bot's messages after the first `before`, once it holds every one of `parts`
+    (a reply arrives paragraph by paragraph over socket.io; the widget merges them as they come)."""
+    page.wait_for_function(
+        """([n, parts]) => {
+            const root = document.querySelector('#kate-widget').shadowRoot;
+            const bot = [...root.querySelectorAll('.message.bot')].slice(n);
+            const text = bot.map(m => m.textContent).join(' ');
+            return parts.every(p => text.includes(p));
+        }""",
+        arg=[before, list(parts)],
+    )
+    return "\n".join(page.locator(".message.bot").all_inner_texts()[before:])
+
+
 def admin_login(browser, stack):
     page = watched(browser.new_context(accept_downloads=True))
     page.goto(stack.web_url + "/admin/sources")
@@ -531,10 +546,10 @@ def test_hr_verifies_an_answer_and_the_question_and_a_french_paraphrase_get_it(b
             (question, "Confirmed by HR."),
             (paraphrase, "Réponse confirmée par les RH."),
         ):
+            before = chat.locator(".message.bot").count()
             ask(chat, asked)
-            wait_for_text(chat, confirmed)
-            reply = chat.locator(".message.bot").last.inner_text()
-            assert "1,500 euros" in reply and "Training" in reply, reply
+            reply = reply_after(chat, before, confirmed, "Training")
+            assert "1,500 euros" in reply, reply
         assert_inert(chat)
     finally:
         store = VerifiedAnswers(connect(stack.redis_url))
