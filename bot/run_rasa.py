@@ -9,9 +9,15 @@ Usage: python run_rasa.py run --model ... (any `rasa` arguments).
 import os
 import sys
 
+
+def rasa_argv(args: list[str], token: str) -> list[str]:
+    """Rasa's command line with the token joined to its option: a token may begin with "-" (a URL-safe
+    random token does, one time in 64), and `--auth-token -abc` reads as a missing value."""
+    return ["rasa", *args, *([f"--auth-token={token}"] if token else [])]
+
+
 if __name__ == "__main__":
-    token = os.environ.pop("KATE_RASA_TOKEN", "")
-    sys.argv = ["rasa", *sys.argv[1:], *(["--auth-token", token] if token else [])]
+    sys.argv = rasa_argv(sys.argv[1:], os.environ.pop("KATE_RASA_TOKEN", ""))
     from rasa.__main__ import main
 
     main()

@@ -111,6 +111,26 @@ def test_secrets_stay_off_screens_and_command_lines(tmp_path, capsys):
     assert rasa.argv[1].endswith("bot/run_rasa.py")
 
 
+def test_a_rasa_token_that_begins_with_a_dash_still_reaches_rasa():
+    """`secrets.token_urlsafe` begins with "-" one time in 64; `--auth-token -x...` is then read as a
+    missing value and Rasa refuses to start (it happened to CI once)."""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "run_rasa", Path(__file__).parents[1] / "bot" / "run_rasa.py"
+    )
+    run_rasa = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_rasa)
+    argv = run_rasa.rasa_argv(["run", "--enable-api"], "-Xy_z")
+    parser = argparse.ArgumentParser(prog="rasa")
+    parser.add_argument("command")
+    parser.add_argument("--enable-api", action="store_true")
+    parser.add_argument("-t", "--auth-token")
+    assert parser.parse_args(argv[1:]).auth_token == "-Xy_z"
+    assert run_rasa.rasa_argv(["run"], "") == ["rasa", "run"]
+
+
 def test_every_variable_settings_read_is_in_the_readme_table():
     """docs/settings.md documents what the code reads (and only Settings reads Kate's
     variables: a variable read anywhere else would escape this check)."""
