@@ -48,8 +48,16 @@ def script_of(text: str) -> str:
     return "fr" if any(ch in text for ch in "éèàçêùâîô«»") or " ?" in text else "en"
 
 
-def simulate(groups: list[list[str]], vectors: np.ndarray, grid: list[float] = GRID) -> list[Point]:
-    """Right and wrong matches at every threshold of `grid` (vectors: unit rows, groups flattened)."""
+def simulate(
+    groups: list[list[str]],
+    vectors: np.ndarray,
+    grid: list[float] = GRID,
+    confirms: Callable[[int, int], bool] | None = None,
+    top: int = 1,
+) -> list[Point]:
+    """Right and wrong matches at every cosine of `grid` (vectors: unit rows, groups flattened): the
+    `top` nearest verified questions at or above it are candidates, and the first that `confirms`
+    (question index, group index) matches; without `confirms`, the encoder alone decides."""
     index, offset = [], 0
     for g in groups:
         index.append(list(range(offset, offset + len(g))))
@@ -59,7 +67,7 @@ def simulate(groups: list[list[str]], vectors: np.ndarray, grid: list[float] = G
     right = {t: 0 for t in grid}
     right_cross = {t: 0 for t in grid}
     wrong = {t: 0 for t in grid}
-    n_verified_questions = n_cross = n_asked = 0
+    n_own = n_cross = n_asked = 0
     for half in (0, 1):
         chosen = [gi for gi in range(len(groups)) if gi % 2 == half]
         for turn in range(max(len(g) for g in groups)):
@@ -70,25 +78,24 @@ def simulate(groups: list[list[str]], vectors: np.ndarray, grid: list[float] = G
                     if q in rows:
                         continue
                     n_asked += 1
-                    sims = similarities[q, rows]
-                    best = int(np.argmax(sims))
-                    best_group = chosen[best]
                     own = gi in verified
                     cross = own and script_of(texts[q]) != script_of(texts[verified[gi]])
-                    n_verified_questions += own
+                    n_own += own
                     n_cross += cross
+                    sims = similarities[q, rows]
+                    order = np.argsort(-sims, kind="stable")[:top]
                     for t in grid:
-                        if sims[best] < t:
-                            continue
-                        if best_group == gi:
-                            right[t] += 1
-                            right_cross[t] += cross
-                        else:
-                            wrong[t] += 1
-    return [
-        Point(t, right[t] / n_verified_questions, right_cross[t] / max(1, n_cross), wrong[t] / n_asked)
-        for t in grid
-    ]
+                        for k in order:
+                            if sims[k] < t:
+                                break
+                            if confirms is None or confirms(q, chosen[k]):
+                                if chosen[k] == gi:
+                                    right[t] += 1
+                                    right_cross[t] += cross
+                                else:
+                                    wrong[t] += 1
+                                break
+    return [Point(t, right[t] / n_own, right_cross[t] / max(1, n_cross), wrong[t] / n_asked) for t in grid]
 
 
 @dataclass
@@ -113,55 +120,6 @@ def demo_groups() -> list[DemoGroup]:
         if context:
             groups.append(DemoGroup(questions, answer, context))
     return groups
-
-
-def simulate_read(
-    groups: list[DemoGroup],
-    vectors: np.ndarray,
-    confirms: Callable[[int, int], bool],
-    floors: list[float],
-    top: int = 1,
-) -> list[Point]:
-    """What the matcher does at each cosine floor: the `top` nearest verified questions at or above it
-    are candidates, the first the reader confirms (`confirms(question_index, group_index)`) matches."""
-    index, offset = [], 0
-    for g in groups:
-        index.append(list(range(offset, offset + len(g.questions))))
-        offset += len(g.questions)
-    texts = [q for g in groups for q in g.questions]
-    similarities = vectors @ vectors.T
-    right = {f: 0 for f in floors}
-    right_cross = {f: 0 for f in floors}
-    wrong = {f: 0 for f in floors}
-    n_own = n_cross = n_asked = 0
-    for half in (0, 1):
-        chosen = [gi for gi in range(len(groups)) if gi % 2 == half]
-        for turn in range(max(len(g.questions) for g in groups)):
-            verified = {gi: index[gi][turn % len(index[gi])] for gi in chosen}
-            rows = list(verified.values())
-            for gi, members in enumerate(index):
-                for q in members:
-                    if q in rows:
-                        continue
-                    n_asked += 1
-                    own = gi in verified
-                    cross = own and script_of(texts[q]) != script_of(texts[verified[gi]])
-                    n_own += own
-                    n_cross += cross
-                    sims = similarities[q, rows]
-                    order = np.argsort(-sims)[:top]
-                    for f in floors:
-                        for k in order:
-                            if sims[k] < f:
-                                break
-                            if confirms(q, chosen[k]):
-                                if chosen[k] == gi:
-                                    right[f] += 1
-                                    right_cross[f] += cross
-                                else:
-                                    wrong[f] += 1
-                                break
-    return [Point(f, right[f] / n_own, right_cross[f] / max(1, n_cross), wrong[f] / n_asked) for f in floors]
 
 
 def choose(points: list[Point], max_wrong: float) -> Point:
@@ -234,7 +192,7 @@ def run(
         return context == groups[gi].context and same_span(text, groups[gi].answer)
 
     floors = [round(0.70 + 0.01 * i, 2) for i in range(26)]
-    read_points = simulate_read(groups, ranker.query_vectors(texts), confirms, floors)
+    read_points = simulate([g.questions for g in groups], ranker.query_vectors(texts), floors, confirms)
     floor = choose(read_points, max_wrong)
     output.parent.mkdir(parents=True, exist_ok=True)
     png = output.with_suffix(".png")
