@@ -8,8 +8,8 @@ the escalation log (offers to reach HR and requests). Per day, per language and 
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -71,56 +71,43 @@ def analytics(
     since = now - days * 86400
     day_keys = [_day(since + 86400 * (i + 1)) for i in range(days)]
     per_day = {d: Tally(d) for d in day_keys}
-    per_language: dict[str, Tally] = defaultdict(lambda: Tally(""))
-    per_page: dict[str, Tally] = defaultdict(lambda: Tally(""))
+    per_language: dict[str, Tally] = {}
+    per_page: dict[str, Tally] = {}
     total = Tally("all")
-    read = 0
+
+    def tallies(moment: float, language: str, url: str = "") -> list[Tally]:
+        """The counts one log entry adds to: the total, its day, its language, its page (if any)."""
+        day, language = _day(moment), language or "?"
+        found = [
+            total,
+            per_day.setdefault(day, Tally(day)),
+            per_language.setdefault(language, Tally(language)),
+        ]
+        return [*found, per_page.setdefault(url, Tally(url))] if url else found
+
+    asked = 0
     for a in activity.since(since, MAX_READ):
-        read += 1
+        asked += 1
         if a.time < since:  # its own time, not the stream's: an imported entry keeps its day
             continue
-        groups = [
-            total,
-            per_day.setdefault(_day(a.time), Tally(_day(a.time))),
-            per_language[a.language or "?"],
-        ]
-        if a.source_url:
-            groups.append(per_page[a.source_url])
-        for t in groups:
+        for t in tallies(a.time, a.language, a.source_url):
             t.asked += 1
             t.answered += a.outcome in ANSWERED
             t.unsure += a.outcome == "unsure"
             t.failed += a.outcome == "down"
             t.by_outcome[a.outcome] = t.by_outcome.get(a.outcome, 0) + 1
-    for e in feedback.entries(since=since):
-        read += 1
-        if read > 2 * MAX_READ:
-            break
-        groups = [
-            total,
-            per_day.setdefault(_day(e.time), Tally(_day(e.time))),
-            per_language[e.language or "?"],
-        ]
-        if e.source_url:
-            groups.append(per_page[e.source_url])
-        for t in groups:
+    votes = 0
+    for e in itertools.islice(feedback.entries(since=since), MAX_READ):
+        votes += 1
+        for t in tallies(e.time, e.language, e.source_url):
             t.up += e.vote == "up"
             t.down += e.vote == "down"
     for x in escalations.latest(MAX_READ):
         if x.time < since:
             break
-        if x.event != "requested":
-            continue
-        for t in (
-            total,
-            per_day.setdefault(_day(x.time), Tally(_day(x.time))),
-            per_language[x.language or "?"],
-        ):
-            t.escalations += 1
-    for key, t in per_language.items():
-        t.key = key
-    for key, t in per_page.items():
-        t.key = key
+        if x.event == "requested":
+            for t in tallies(x.time, x.language):
+                t.escalations += 1
     pages = sorted(per_page.values(), key=lambda t: (-t.asked, -(t.up + t.down), t.key))
     return Analytics(
         days=days,
@@ -129,7 +116,7 @@ def analytics(
         per_language=sorted(per_language.values(), key=lambda t: -t.asked),
         per_page=pages[:50],
         worst_pages=sorted((t for t in pages if t.down), key=lambda t: (-t.down, t.key))[:10],
-        truncated=read >= MAX_READ,
+        truncated=asked >= MAX_READ or votes >= MAX_READ,
     )
 
 
