@@ -4,6 +4,7 @@ followed by a redirect (so a reload never repeats it) to a page that says what h
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -251,6 +252,23 @@ def feedback_csv(
     return csv_response(request, query.checked())
 
 
+# -- exports and imports (scripted and verified answers) ---------------------------------------------------
+def download(text: str, media_type: str, filename: str) -> Response:
+    return Response(
+        text,
+        media_type=f"{media_type}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def import_result(load: Callable[[], int], refused: type[Exception]) -> tuple[dict, int]:
+    """What an import page shows, and its status: how many were added, or why nothing was."""
+    try:
+        return {"added": load(), "error": ""}, 200
+    except refused as exc:
+        return {"added": 0, "error": str(exc)}, 400
+
+
 # -- scripted answers --------------------------------------------------------------------------------------
 MAX_ANSWER_FORM_FIELDS = 50
 
@@ -263,11 +281,7 @@ def answers_page(request: Request, session: Session = Depends(page_session)) -> 
 
 @router.get("/answers.yml")
 def answers_export(request: Request, _: Session = Depends(page_session)) -> Response:
-    return Response(
-        console(request).scripted.export_yaml(),
-        media_type="application/yaml; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="kate-scripted-answers.yml"'},
-    )
+    return download(console(request).scripted.export_yaml(), "application/yaml", "kate-scripted-answers.yml")
 
 
 @router.post("/answers/import")
@@ -277,12 +291,8 @@ def answers_import(
 ) -> Response:  # fmt: skip
     check_form_csrf(session, csrf_token)
     c = console(request)
-    try:
-        imported = {"added": c.scripted.import_yaml(text, by=session.user), "error": ""}
-    except ScriptedError as exc:
-        imported = {"added": 0, "error": str(exc)}
+    imported, status = import_result(lambda: c.scripted.import_yaml(text, by=session.user), ScriptedError)
     rows, languages = c.scripted_rows()
-    status = 400 if imported["error"] else 200
     return render(request, "answers.html", session, status, rows=rows, languages=languages, imported=imported)
 
 
@@ -429,10 +439,8 @@ def verified_page(request: Request, session: Session = Depends(page_session)) ->
 
 @router.get("/verified.jsonl")
 def verified_export(request: Request, _: Session = Depends(page_session)) -> Response:
-    return Response(
-        console(request).verified.export_jsonl(),
-        media_type="application/x-ndjson; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="kate-verified-answers.jsonl"'},
+    return download(
+        console(request).verified.export_jsonl(), "application/x-ndjson", "kate-verified-answers.jsonl"
     )
 
 
@@ -443,11 +451,7 @@ def verified_import(
 ) -> Response:  # fmt: skip
     check_form_csrf(session, csrf_token)
     c = console(request)
-    try:
-        imported = {"added": c.verified.import_jsonl(text, by=session.user), "error": ""}
-    except VerifiedError as exc:
-        imported = {"added": 0, "error": str(exc)}
-    status = 400 if imported["error"] else 200
+    imported, status = import_result(lambda: c.verified.import_jsonl(text, by=session.user), VerifiedError)
     return render(request, "verified.html", session, status, answers=c.verified.all(), imported=imported)
 
 
