@@ -22,7 +22,7 @@ import redis
 
 from qa_engine.types import Passage
 
-from .store import DEFAULT_PREFIX, guarded
+from .store import DEFAULT_PREFIX, guarded, json_record
 
 MAX_HIDDEN = 10_000
 EXCERPT = 160  # characters of a hidden passage kept to show it in the console
@@ -80,12 +80,7 @@ class Curation:
         """Every hidden passage (of one page), newest first."""
         with guarded(self.r):
             raw = self.r.hvals(self.hidden_key)
-        entries = []
-        for value in raw:
-            try:
-                entries.append(Hidden(**json.loads(value)))
-            except (ValueError, TypeError):
-                continue  # written by something else: ignored
+        entries = [e for e in (json_record(v, Hidden) for v in raw) if e is not None]
         return sorted((e for e in entries if url is None or e.url == url), key=lambda e: -e.at)
 
     def hidden_keys(self) -> set[str]:

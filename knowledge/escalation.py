@@ -22,7 +22,8 @@ from urllib.parse import quote
 
 import redis
 
-from .store import DEFAULT_PREFIX, guarded, stream_entries
+from .scripted import DEMO_AUTHOR
+from .store import DEFAULT_PREFIX, guarded, json_record, stream_entries
 
 REASONS = ("unsure", "no_other", "second_down", "asked")  # why Kate offered, or "asked" (typed)
 EVENTS = ("offered", "requested")
@@ -35,7 +36,6 @@ _TOPIC = re.compile(r"^[a-z0-9_]{0,64}$")
 _LANGUAGE = re.compile(r"^([a-z]{2,3}(-[a-z0-9]{2,8})?)?$")
 
 
-DEMO_AUTHOR = "demo"  # `by` of a contact loaded from the demo company's file and never edited since
 CONTACT_FIELDS = ("topic", "language", "label", "email", "url", "phone")
 
 
@@ -155,12 +155,7 @@ class Escalations:
     def contacts(self) -> list[Contact]:
         with guarded(self.r):
             raw = self.r.hvals(self.contacts_key)
-        found = []
-        for value in raw:
-            try:
-                found.append(Contact(**json.loads(value)))
-            except (ValueError, TypeError):
-                continue
+        found = [c for c in (json_record(v, Contact) for v in raw) if c is not None]
         return sorted(found, key=lambda c: (c.topic, c.language))
 
     def contact_for(self, topic: str, language: str, default: Contact | None = None) -> Contact | None:
@@ -168,13 +163,7 @@ class Escalations:
         fields = [f"{topic}|{language}", f"{topic}|", f"|{language}", "|"]
         with guarded(self.r):
             found = self.r.hmget(self.contacts_key, fields)
-        for value in found:
-            if value:
-                try:
-                    return Contact(**json.loads(value))
-                except (ValueError, TypeError):
-                    continue
-        return default
+        return next((c for c in (json_record(v, Contact) for v in found) if c is not None), default)
 
     def seed_demo(self, contacts: list[dict]) -> int:
         """Add the demo company's contacts that are not there yet (an admin's are kept)."""
@@ -213,10 +202,7 @@ class Escalations:
             return None
         with guarded(self.r):
             raw = self.r.get(self.offer_prefix + offer_id)
-        try:
-            return Offer(**json.loads(raw)) if raw else None
-        except (ValueError, TypeError):
-            return None
+        return json_record(raw, Offer)
 
     def requested(self, offer: Offer) -> bool:
         """Log that the employee asked for HR; once per offer (a double click counts once)."""

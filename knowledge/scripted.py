@@ -25,10 +25,11 @@ from pathlib import Path
 import redis
 import yaml
 
-from .store import DEFAULT_PREFIX, guarded
+from .store import DEFAULT_PREFIX, guarded, json_record
 
 DEMO_CONTENT = Path(__file__).parent / "demo_site" / "hr-content.yml"  # also holds the demo's contacts
-DEMO_AUTHOR = "demo"  # `by` of an answer loaded from the demo file and never edited since
+DEMO_AUTHOR = "demo"  # `by` of an answer or contact loaded from the demo file and never edited since
+ANSWER_FIELDS = ("intent", "language", "text", "variant", "by", "updated_at")
 
 # The intents whose rule runs action_scripted_answer (bot/data/rules.yml; a test keeps the two equal).
 HR_INTENTS = (
@@ -225,12 +226,4 @@ def read_answers(text: str, by: str) -> list[ScriptedAnswer]:
 
 
 def _answer(raw: str | None) -> ScriptedAnswer | None:
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        return ScriptedAnswer(
-            **{k: data[k] for k in ("intent", "language", "text", "variant", "by", "updated_at")}
-        )
-    except (ValueError, KeyError, TypeError):
-        return None  # a field written by something else: ignored, never a crash
+    return json_record(raw, lambda **data: ScriptedAnswer(**{k: data[k] for k in ANSWER_FIELDS}))

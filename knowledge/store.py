@@ -7,8 +7,10 @@ hang and never a half-written record (multi-key writes use MULTI/EXEC transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import redis
 
@@ -61,6 +63,20 @@ def guarded(client: redis.Redis) -> Iterator[None]:
         ) from exc
     except redis.ResponseError as exc:
         raise StoreUnavailable(f"Redis at {describe(client)} refused the command: {exc}") from exc
+
+
+T = TypeVar("T")
+
+
+def json_record(raw: str | None, make: Callable[..., T]) -> T | None:
+    """A record kept as a JSON object in Redis, as `make(**fields)`; None when it is absent or of
+    another shape (written by another version or by hand): ignored, never a crash."""
+    if not raw:
+        return None
+    try:
+        return make(**json.loads(raw))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 STREAM_PAGE = 500  # stream entries read per Redis round trip

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields
 
 import redis
 
-from .store import DEFAULT_PREFIX, guarded
+from .store import DEFAULT_PREFIX, guarded, json_record
 
 MAX_VERIFIED = 5000
 MAX_QUESTION = 1000
@@ -165,9 +165,4 @@ def to_squad(answers: list[VerifiedAnswer]) -> dict:
 
 
 def _verified(raw: str | None) -> VerifiedAnswer | None:
-    if not raw:
-        return None
-    try:
-        return VerifiedAnswer(**json.loads(raw))
-    except (ValueError, TypeError):
-        return None
+    return json_record(raw, VerifiedAnswer)
