@@ -391,17 +391,23 @@ def test_scripted_answers_are_edited_in_the_console_and_kept_when_refused(app, r
     assert bad.status_code == 400 and "Nothing was imported" in bad.text and store.count() == 3
 
 
+def added_and_fetched(client: TestClient, url: str) -> tuple[str, str]:
+    """Add a source through the console's form and fetch it now: (the form token, the source's id)."""
+    page = client.get("/admin/sources")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/admin/sources", data={"url": url, "csrf_token": csrf})
+    sid = client.get("/api/sources").json()[0]["id"]
+    client.post(f"/admin/sources/{sid}/refresh", data={"csrf_token": csrf})
+    return csrf, sid
+
+
 def test_hide_a_passage_and_demote_a_page_from_the_console(app, redis_client):
     from servers import FixtureServer
 
     client, _ = logged_in(app)
     with FixtureServer() as server:
         url = server.url("/site/en/leave.html")
-        page = client.get("/admin/sources")
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post("/admin/sources", data={"url": url, "csrf_token": csrf})
-        sid = client.get("/api/sources").json()[0]["id"]
-        client.post(f"/admin/sources/{sid}/refresh", data={"csrf_token": csrf})
+        csrf, sid = added_and_fetched(client, url)
         source = client.get(f"/admin/sources/{sid}").text
         keys = re.findall(r'<li class="" data-key="([0-9a-f]+)"', source)
         assert len(keys) >= 2
@@ -473,11 +479,7 @@ def test_an_admin_verifies_one_of_kates_answers_or_a_typed_one(app, redis_client
     question = "How many days of paid leave do full-time staff get?"
     with FixtureServer() as server:
         url = server.url("/site/en/leave.html")
-        page = client.get("/admin/sources")
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post("/admin/sources", data={"url": url, "csrf_token": csrf})
-        sid = client.get("/api/sources").json()[0]["id"]
-        client.post(f"/admin/sources/{sid}/refresh", data={"csrf_token": csrf})
+        csrf, sid = added_and_fetched(client, url)
         log.add(FeedbackEntry("c1", "down", "qa", question, "31 March", url, "Leave", 0.4, "en"))
         log.add(FeedbackEntry("c2", "up", "qa", question.upper(), "25 days", url, "Leave", 0.7, "en"))
         gaps = client.get("/admin/feedback").text

@@ -117,6 +117,16 @@ def admin_login(browser, stack):
     return page
 
 
+def add_and_fetch(admin, url: str) -> None:
+    """Add an English source in the console's form and press its "Refresh now", as an admin does."""
+    admin.fill("#add-source input[name=url]", url)
+    admin.fill("#add-source input[name=language]", "en")
+    admin.click("#add-source button[type=submit]")
+    admin.wait_for_url("**/admin/sources?notice=added")
+    admin.locator("tr", has_text=url).locator("button", has_text="Refresh now").click()
+    admin.wait_for_url("**notice=refreshed")
+
+
 def widget_session(page) -> str:
     return page.evaluate(
         "JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.startsWith('kate-widget:'))))"
@@ -205,13 +215,7 @@ def test_a_source_added_in_the_console_answers_at_once_and_stops_when_disabled(b
     assert "'not a url'" in admin.locator("#add-error").inner_text()
     assert admin.locator("#add-source input[name=url]").input_value() == "not a url"  # nothing lost
 
-    admin.fill("#add-source input[name=url]", url)
-    admin.fill("#add-source input[name=language]", "en")
-    admin.click("#add-source button[type=submit]")
-    admin.wait_for_url("**/admin/sources?notice=added")
-    row = admin.locator("tr", has_text=url)
-    row.locator("button", has_text="Refresh now").click()
-    admin.wait_for_url("**notice=refreshed")
+    add_and_fetch(admin, url)
     assert "ok (200)" in admin.locator("main").inner_text()
     assert "must stay text" in admin.locator(".passages").inner_text()
     assert "<script>alert('kate-xss')</script>" in admin.locator(".passages").inner_text()  # shown, not run
@@ -427,12 +431,7 @@ def test_a_passage_hidden_in_the_console_is_no_longer_used(browser, stack, page_
     url = page_server.url("/parking.html")
     question = "In which car park do staff park?"
     admin = admin_login(browser, stack)
-    admin.fill("#add-source input[name=url]", url)
-    admin.fill("#add-source input[name=language]", "en")
-    admin.click("#add-source button[type=submit]")
-    admin.wait_for_url("**notice=added")
-    admin.locator("tr", has_text=url).locator("button", has_text="Refresh now").click()
-    admin.wait_for_url("**notice=refreshed")
+    add_and_fetch(admin, url)
     try:
         chat = open_chat(browser, stack)
         assert answered_from(chat, question, url)
