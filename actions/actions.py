@@ -24,6 +24,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from knowledge.activity import Asked
+from knowledge.audience import Employee
+from knowledge.conflicts import Conflict
 from knowledge.escalation import Contact, Offer
 from knowledge.feedback import FeedbackEntry
 from knowledge.scripted import ScriptedAnswer
@@ -32,7 +34,8 @@ from knowledge.unanswered import Unanswered
 
 from . import runtime
 from .answering import Outcome
-from .messages import inert, language_name, language_of, link_list, markdown_link, say
+from .context import employee_of, in_context
+from .messages import bold, inert, language_name, language_of, link_list, markdown_link, say
 from .records import AnswerRecord, Candidate
 from .verified_match import Match
 
@@ -83,14 +86,43 @@ def readable_question(
     return text, language
 
 
-def format_candidate(candidate: Candidate, language: str, *, another: bool = False) -> str:
-    """The answer, its sentence quoted (unless it is the answer itself), and the source linked."""
+def candidate_body(candidate: Candidate, language: str) -> list[str]:
+    """The answer as its page shapes it: a whole list (numbered steps), a table cell with its row and
+    column, a FAQ answer whole with the span in bold, or the span with its sentence quoted."""
+    if candidate.kind in ("list", "steps") and candidate.items:
+        lines = [f"**{inert(candidate.heading)}**"] if candidate.heading else []
+        for i, item in enumerate(candidate.items, 1):
+            lines.append(f"{i}. {inert(item)}" if candidate.kind == "steps" else f"- {inert(item)}")
+        if candidate.more:
+            lines.append(say("more_items", language, count=candidate.more))
+        return ["\n".join(lines)]
+    parts = [inert(candidate.answer)]
+    sentence = candidate.sentence.strip()
+    if candidate.kind == "faq" and sentence:
+        quoted = bold(inert(sentence), inert(candidate.answer.strip()))
+        lines = [f"**{inert(candidate.heading)}**"] if candidate.heading else []
+        parts.append("\n".join(lines + ["> " + line for line in quoted.split("\n") if line.strip()]))
+    else:
+        sentence = " ".join(sentence.split())
+        if sentence and sentence != candidate.answer.strip():
+            parts.append("> " + inert(sentence))
+    if candidate.outdated:
+        parts.append(say("outdated", language))
+    return parts
+
+
+def format_candidate(
+    candidate: Candidate, language: str, *, another: bool = False, conflict: Candidate | None = None
+) -> str:
+    """The answer (shaped), the source linked; and, when another page disagrees, that page's answer and
+    link too, for the employee to check."""
     parts = [say("another", language)] if another else []
-    parts.append(inert(candidate.answer))
-    sentence = " ".join(candidate.sentence.split())
-    if sentence and sentence != candidate.answer.strip():
-        parts.append("> " + inert(sentence))
+    parts.extend(candidate_body(candidate, language))
     parts.append(say("source", language, link=markdown_link(candidate.title, candidate.url)))
+    if conflict is not None:
+        parts.append("⚠ " + say("conflict", language))
+        parts.extend(candidate_body(conflict, language))
+        parts.append(say("source", language, link=markdown_link(conflict.title, conflict.url)))
     return "\n\n".join(parts)
 
 
@@ -178,14 +210,15 @@ def show_candidate(
     *,
     another: bool = False,
     extra: list[dict[str, str]] | None = None,
+    conflict: Candidate | None = None,
 ) -> list[EventType]:
-    """Show an intranet answer, its record filled from the candidate."""
+    """Show an intranet answer (and the one that disagrees with it), its record filled from the candidate."""
     record.answer, record.source_url, record.source_title = candidate.answer, candidate.url, candidate.title
     # The feedback log keeps the calibrated confidence (like Rasa's intent confidence for scripted
     # answers, a probability): raw reader scores change scale with every retraining.
     record.score = candidate.confidence if candidate.confidence is not None else candidate.score
-    record.shown_urls = [*record.shown_urls, candidate.url]
-    text = format_candidate(candidate, record.language, another=another)
+    record.shown_urls = [*record.shown_urls, candidate.url] + ([conflict.url] if conflict else [])
+    text = format_candidate(candidate, record.language, another=another, conflict=conflict)
     return offer(dispatcher, record, extra, text=text)
 
 
@@ -216,7 +249,20 @@ def show_outcome(
     if outcome.best is None:
         no_answer_reply(dispatcher, "unsure", record, outcome.best_pages)
         return []
-    return show_candidate(dispatcher, record, outcome.best)
+    if outcome.conflict is not None:
+        note_conflict(question, language, outcome.best, outcome.conflict)
+    return show_candidate(dispatcher, record, outcome.best, conflict=outcome.conflict)
+
+
+def note_conflict(question: str, language: str, best: Candidate, other: Candidate) -> None:
+    """Log two pages that disagreed, for the console; an unreachable Redis must not cost the reply."""
+    log = runtime.current().conflicts
+    if log is None:
+        return
+    try:
+        log.add(Conflict(question, language, best.url, best.answer, other.url, other.answer))
+    except StoreUnavailable as exc:
+        logger.error("conflict not logged: %s", exc)
 
 
 def format_verified(match: Match, language: str) -> str:
@@ -230,18 +276,21 @@ def format_verified(match: Match, language: str) -> str:
     return "\n\n".join(parts)
 
 
-async def find_verified(question: str) -> tuple[Match | None, Outcome | None]:
+async def find_verified(question: str, employee: Employee | None) -> tuple[Match | None, Outcome | None]:
     """The answer HR verified for this question or one close to it, and the pipeline's outcome when it
-    had to read to decide (so the caller does not read twice)."""
+    had to read to decide (so the caller does not read twice). Never one from a page the employee may not
+    read."""
     rt = runtime.current()
     matcher = rt.answerer.verified
+    knowledge = rt.answerer.knowledge
     near = await rt.answerer.near_verified(question)
+    near = [n for n in near if knowledge.readable(n.answer.source_url, employee)]
     if matcher is None or not near:
         return None, None
     match = matcher.choose(near, None)
     if match is not None or not matcher.needs_reading(near):
         return match, None
-    outcome = await rt.answerer.answer(question)
+    outcome = await rt.answerer.answer(question, employee)
     return matcher.choose(near, outcome.top), outcome
 
 
@@ -310,7 +359,8 @@ class ActionScriptedAnswer(KateAction, Action):
         text, language = asked
         intent = tracker.latest_message.get("intent") or {}
         found_topic = intent.get("name") or ""
-        verified, _ = await find_verified(text)
+        employee = employee_of(tracker, rt.audience_secret)
+        verified, _ = await find_verified(text, employee)
         if verified is not None:  # HR's verified answer to this question beats the intent's
             note_asked("verified", language, found_topic, verified.answer.source_url)
             return show_verified(dispatcher, tracker, verified, text, language, found_topic)
@@ -321,9 +371,10 @@ class ActionScriptedAnswer(KateAction, Action):
             dispatcher.utter_message(text=say("sources_down", language))
             return []
         if found is None:  # the company wrote nothing for this intent: its intranet may say
-            outcome = await rt.answerer.answer(text)
+            question = in_context(tracker, text, rt.followup_window)
+            outcome = await rt.answerer.answer(question, employee)
             note_outcome(outcome, language, found_topic)
-            return show_outcome(dispatcher, tracker, text, language, outcome, topic=found_topic)
+            return show_outcome(dispatcher, tracker, question, language, outcome, topic=found_topic)
         note_asked("scripted", language, found_topic)
         record = AnswerRecord(
             conversation_id=tracker.sender_id,
@@ -350,12 +401,14 @@ class ActionAnswerFromKnowledge(KateAction, Action):
         asked = readable_question(dispatcher, tracker, rt.max_question_chars)
         if asked is None:
             return []
-        question, language = asked
-        verified, outcome = await find_verified(question)
+        text, language = asked
+        question = in_context(tracker, text, rt.followup_window)
+        employee = employee_of(tracker, rt.audience_secret)
+        verified, outcome = await find_verified(question, employee)
         if verified is not None:
             note_asked("verified", language, "", verified.answer.source_url)
             return show_verified(dispatcher, tracker, verified, question, language, "")
-        outcome = outcome or await rt.answerer.answer(question)
+        outcome = outcome or await rt.answerer.answer(question, employee)
         note_outcome(outcome, language, "")
         return show_outcome(dispatcher, tracker, question, language, outcome)
 
@@ -407,7 +460,7 @@ class ActionLogFeedback(KateAction, Action):
         rt.answerer.remember_question(record.question)  # a knowledge gap: grouped by meaning in the console
         dispatcher.utter_message(text=say("thanks_down", language))
         if record.kind in ("scripted", "verified"):  # HR's words were wrong here: read the intranet
-            outcome = await rt.answerer.answer(record.question)
+            outcome = await rt.answerer.answer(record.question, employee_of(tracker, rt.audience_secret))
             return show_outcome(
                 dispatcher, tracker, record.question, language, outcome, topic=record.topic, downvotes=1
             )

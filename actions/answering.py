@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -26,9 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from core.settings import Settings
+from knowledge.audience import Employee
 from knowledge.cache import VectorCache
-from knowledge.library import Knowledge
+from knowledge.library import Knowledge, ReadingSet
 from knowledge.question_vectors import QuestionVectors, question_key
+from knowledge.shapes import shape
 from knowledge.store import StoreUnavailable
 from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
@@ -44,6 +47,70 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES = 10  # answer spans asked of the reader per question (alternatives for a 👎)
 BEST_PAGES = 3  # pages linked when no answer is confident
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def candidate_of(a: Answer, confidence: float, question: str, passages: Sequence[Passage]) -> Candidate:
+    """A confident span as the employee will see it: shaped by where it sits on its page."""
+    assert a.passage is not None
+    look = shape(question, a, passages)
+    sentence = look.text if look.kind in ("row", "faq") else a.sentence
+    return Candidate(
+        a.text,
+        sentence,
+        a.passage.url,
+        a.passage.title or a.passage.url,
+        round(float(a.score), 4),
+        round(confidence, 4),
+        kind=look.kind,
+        heading=look.heading,
+        items=look.items,
+        more=look.more,
+        outdated=a.passage.outdated,
+    )
+
+
+def prefer_audience(candidates: list[Candidate], preferred: AbstractSet[str], margin: float) -> None:
+    """The best answer from a page meant for the employee's audience goes first when its confidence is
+    within `margin` of the best answer's (a country's own leave page over the group-wide one)."""
+    if not candidates or not preferred or candidates[0].url in preferred:
+        return
+    best = candidates[0].confidence or 0.0
+    own = next((c for c in candidates if c.url in preferred and not c.outdated), None)
+    if own is not None and (own.confidence or 0.0) >= best - margin:
+        candidates.remove(own)
+        candidates.insert(0, own)
+
+
+def disagree(a: str, b: str) -> bool:
+    """Two answers state different figures ("25 days" and "27 days"). Only figures: two pages giving
+    two different phrasings, or two facts about two aspects, are not worth a warning."""
+    x, y = set(NUMBER.findall(a)), set(NUMBER.findall(b))
+    return bool(x) and bool(y) and not (x & y)
+
+
+def find_conflict(candidates: list[Candidate], reading: ReadingSet, margin: float) -> Candidate | None:
+    """Another page's answer that disagrees with the best one and is nearly as confident: both pages
+    are current (not superseded, not demoted) and meant for the same audience."""
+    if len(candidates) < 2 or margin <= 0:
+        return None
+    best = candidates[0]
+
+    def audience(url: str) -> tuple[bool, bool]:
+        return url in reading.preferred, url in reading.elsewhere
+
+    if best.outdated or best.url in reading.demoted:
+        return None
+    for other in candidates[1:]:
+        if (
+            not other.outdated
+            and other.url not in reading.demoted
+            and audience(other.url) == audience(best.url)
+            and (other.confidence or 0.0) >= (best.confidence or 0.0) - margin
+            and disagree(best.answer, other.answer)
+        ):
+            return other
+    return None
 
 
 @dataclass
@@ -55,6 +122,7 @@ class Outcome:
     best_pages: list[tuple[str, str]] = field(default_factory=list)  # (title, url), most relevant first
     seconds: float = 0.0
     top: Answer | None = None  # the pipeline's best span, confident or not (verified answers check it)
+    conflict: Candidate | None = None  # a close answer from another page that disagrees with the best
 
     @property
     def best(self) -> Candidate | None:
@@ -77,6 +145,8 @@ class KnowledgeAnswerer:
         min_confidence: float | None = None,
         rank_top: int = 10,
         rank_weight: float = 10.0,
+        conflict_margin: float = 0.0,
+        audience_margin: float = 0.5,
     ) -> None:
         self.knowledge = knowledge
         self.reader = reader
@@ -89,6 +159,8 @@ class KnowledgeAnswerer:
         self.min_confidence = self.calibration.threshold if min_confidence is None else min_confidence
         self.rank_top = rank_top
         self.rank_weight = rank_weight
+        self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
+        self.audience_margin = audience_margin
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
         self.remote = isinstance(reader, RemoteReader)
         self.verified: VerifiedMatcher | None = None  # answers HR verified (set by `load`, or by tests)
@@ -126,6 +198,8 @@ class KnowledgeAnswerer:
             min_confidence=settings.answer_min_confidence,
             rank_top=settings.rank_top,
             rank_weight=settings.rank_weight,
+            conflict_margin=settings.conflict_margin,
+            audience_margin=settings.audience_margin,
         )
         answerer.verified = VerifiedMatcher(
             VerifiedAnswers(knowledge.cache.r, settings.redis_prefix),
@@ -164,7 +238,7 @@ class KnowledgeAnswerer:
 
         def start() -> None:
             try:
-                passages = self.knowledge.passages_for_answering(self.fetch_budget_s).passages
+                passages = self.knowledge.passages_for_answering(self.fetch_budget_s, all_pages=True).passages
             except StoreUnavailable as exc:
                 logger.warning("passage vectors not precomputed: %s", exc)
                 return
@@ -206,12 +280,15 @@ class KnowledgeAnswerer:
             logger.error("verified answers not consulted: %s", exc or "too slow")
             return []
 
-    async def answer(self, question: str) -> Outcome:
-        """The candidates for `question`, or why there are none, within the answer budget."""
+    async def answer(self, question: str, employee: Employee | None = None) -> Outcome:
+        """The candidates for `question`, or why there are none, within the answer budget; only from the
+        pages `employee` may read (knowledge/audience.py), theirs first."""
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            outcome = await asyncio.wait_for(self._answer(loop, question), timeout=self.answer_budget_s)
+            outcome = await asyncio.wait_for(
+                self._answer(loop, question, employee), timeout=self.answer_budget_s
+            )
         except TimeoutError:
             logger.warning("no answer within %.1f s for %r", self.answer_budget_s, question[:80])
             outcome = Outcome("too_slow")
@@ -224,24 +301,25 @@ class KnowledgeAnswerer:
         outcome.seconds = time.perf_counter() - t0
         return outcome
 
-    async def _answer(self, loop: asyncio.AbstractEventLoop, question: str) -> Outcome:
-        reading = await loop.run_in_executor(None, self.knowledge.passages_for_answering, self.fetch_budget_s)
+    async def _answer(
+        self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None
+    ) -> Outcome:
+        reading = await loop.run_in_executor(
+            None, self.knowledge.passages_for_answering, self.fetch_budget_s, employee
+        )
         if not reading.passages:
             return Outcome("sources_down")
-        passages, demoted = reading.passages, reading.demoted
         if not self.remote:
-            return await loop.run_in_executor(self._model_thread, self.read, question, passages, demoted)
+            return await loop.run_in_executor(self._model_thread, self.read, question, reading)
+        passages = reading.passages
         ranking = await loop.run_in_executor(self._model_thread, self._rank, question, passages)
         found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
-        return self._select(found, ranking, demoted)
+        return self._select(found, ranking, reading, question)
 
-    def read(
-        self, question: str, passages: Sequence[Passage], demoted: AbstractSet[str] = frozenset()
-    ) -> Outcome:
-        """Rank and read (blocking): confident candidates, one per page, and the most relevant pages;
-        the `demoted` pages' after every other page's."""
-        ranking = self._rank(question, passages)
-        return self._select(self._read(question, ranking, passages), ranking, demoted)
+    def read(self, question: str, reading: ReadingSet) -> Outcome:
+        """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
+        ranking = self._rank(question, reading.passages)
+        return self._select(self._read(question, ranking, reading.passages), ranking, reading, question)
 
     def _rank(self, question: str, passages: Sequence[Passage]) -> Ranking | None:
         return None if self.ranker is None else rank(self.ranker, question, passages, self.rank_top)
@@ -250,10 +328,19 @@ class KnowledgeAnswerer:
         return read_ranked(self.reader, question, passages, ranking, top_k=CANDIDATES, read_top=self.rank_top)
 
     def _select(
-        self, found: list[Answer], ranking: Ranking | None, demoted: AbstractSet[str] = frozenset()
+        self,
+        found: list[Answer],
+        ranking: Ranking | None,
+        reading: ReadingSet | None = None,
+        question: str = "",
     ) -> Outcome:
+        """Confident candidates, one per page, best first, each shaped for display (a whole list, a table
+        row, a FAQ answer); a page's current section beats its superseded one, demoted and outdated answers
+        come last, an answer from a page meant for this employee's audience comes first when it is close
+        to the best, and two close answers from two pages that disagree are both kept (a conflict)."""
+        reading = reading or ReadingSet(passages=[], sources=0)
         found = select(found, ranking, top_k=CANDIDATES, weight=self.rank_weight)
-        candidates: list[Candidate] = []
+        per_page: dict[str, Candidate] = {}
         pages: list[tuple[str, str]] = []
         for a in found:
             if a.passage is None or not a.text.strip():
@@ -262,22 +349,23 @@ class KnowledgeAnswerer:
             if all(url != p[1] for p in pages):
                 pages.append((a.passage.title or url, url))
             confidence = self.calibration.confidence(a.score)
-            if confidence >= self.min_confidence and all(url != c.url for c in candidates):
-                candidates.append(
-                    Candidate(
-                        a.text,
-                        a.sentence,
-                        url,
-                        a.passage.title or url,
-                        round(float(a.score), 4),
-                        round(confidence, 4),
-                    )
-                )
-        if demoted:  # a stable sort: demoted pages last, each group still best first
-            candidates.sort(key=lambda c: c.url in demoted)
-            pages.sort(key=lambda p: p[1] in demoted)
+            held = per_page.get(url)
+            replaces = held is None or (held.outdated and not a.passage.outdated)
+            if confidence >= self.min_confidence and replaces:
+                per_page[url] = candidate_of(a, confidence, question, reading.passages)
+        candidates = sorted(
+            per_page.values(),
+            key=lambda c: (c.url in reading.demoted, c.outdated, c.url in reading.elsewhere),
+        )
+        pages.sort(key=lambda p: (p[1] in reading.demoted, p[1] in reading.elsewhere))
+        prefer_audience(candidates, reading.preferred, self.audience_margin)
+        conflict = find_conflict(candidates, reading, self.conflict_margin)
+        if conflict is not None:  # shown beside the best, so it is not offered again after a 👎
+            candidates.remove(conflict)
+            candidates.insert(1, conflict)
         top = next((a for a in found if a.passage is not None and a.text.strip()), None)
-        return Outcome("answered" if candidates else "unsure", candidates, pages[:BEST_PAGES], top=top)
+        status = "answered" if candidates else "unsure"
+        return Outcome(status, candidates, pages[:BEST_PAGES], top=top, conflict=conflict)
 
     def close(self) -> None:
         self._model_thread.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,9 @@ LANGUAGES = ("en", "fr", "ja")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "conflict": "Careful: another page says something different. Please check both pages, or ask HR:",
+        "more_items": "…and {count} more on the page.",
+        "outdated": "(from a section the page marks as outdated)",
         "verified": "Confirmed by HR.",
         "offer_hr": "Would you like to ask a person in HR?",
         "contact_button": "Contact HR",
@@ -44,6 +47,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "or contact HR directly.",
     },
     "fr": {
+        "conflict": "Attention : une autre page dit autre chose. Vérifiez les deux pages ou demandez "
+        "aux RH :",
+        "more_items": "…et {count} autres sur la page.",
+        "outdated": "(tiré d'une section que la page indique comme obsolète)",
         "verified": "Réponse confirmée par les RH.",
         "offer_hr": "Voulez-vous poser la question à une personne des RH ?",
         "contact_button": "Contacter les RH",
@@ -78,6 +85,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ou contactez directement les RH.",
     },
     "ja": {
+        "conflict": "ご注意：別のページには異なる内容が書かれています。"
+        "両方のページを確認するか、人事に確認してください：",
+        "more_items": "…ほか{count}件はページをご覧ください。",
+        "outdated": "（ページ上で古い情報とされているセクションからの回答です）",
         "verified": "人事部が確認済みの回答です。",
         "offer_hr": "人事の担当者に質問しますか？",
         "contact_button": "人事に問い合わせる",
@@ -134,6 +145,14 @@ def markdown_link(title: str, url: str) -> str:
 def inert(text: str) -> str:
     """Page text shown as it is, but unable to form a Markdown link (`[x](javascript:...)`) of its own."""
     return text.replace("](", "] (")
+
+
+def bold(text: str, part: str) -> str:
+    """`text` with the first occurrence of `part` in **bold** (the widget's Markdown subset)."""
+    at = text.find(part) if part.strip() else -1
+    if at < 0:
+        return text
+    return f"{text[:at]}**{part}**{text[at + len(part) :]}"
 
 
 def link_list(pages: list[tuple[str, str]]) -> str:

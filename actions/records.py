@@ -45,6 +45,13 @@ class Candidate:
     title: str
     score: float  # the reader's raw score (margin over "no answer", minus the ranker's penalty)
     confidence: float | None = None  # calibrated probability that the answer is right
+    # How to show it (knowledge/shapes.py): "span", or the whole "list" / numbered "steps" it sits in,
+    # a table "row" (`sentence` is "label · column: cell"), a "faq" answer whole (`sentence`).
+    kind: str = "span"
+    heading: str = ""
+    items: list[str] = field(default_factory=list)
+    more: int = 0  # list items not shown
+    outdated: bool = False  # from a section the page marks superseded or archived
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.settings import Settings
 from knowledge.activity import ActivityLog
+from knowledge.conflicts import ConflictLog
 from knowledge.escalation import Contact, Escalations, contact_from_setting
 from knowledge.feedback import FeedbackLog
 from knowledge.scripted import ScriptedAnswers
@@ -34,6 +35,9 @@ class Runtime:
     max_question_chars: int = 1000
     default_contact: Contact | None = None  # KATE_HR_CONTACT, when the console lists none
     activity: ActivityLog | None = None  # one entry per question, for the console's analytics
+    conflicts: ConflictLog | None = None  # answers from two pages that disagreed, for the console
+    audience_secret: str = ""  # KATE_AUDIENCE_SECRET: checks the employee tokens (knowledge/audience.py)
+    followup_window: float = 300.0  # KATE_FOLLOWUP_WINDOW
 
 
 _current: Runtime | None = None
@@ -68,6 +72,9 @@ def load(settings: Settings) -> Runtime:
         escalations=Escalations(client, settings.redis_prefix, settings.answer_ttl),
         default_contact=contact_from_setting(settings.hr_contact),
         activity=ActivityLog(client, settings.redis_prefix),
+        conflicts=ConflictLog(client, settings.redis_prefix),
+        audience_secret=settings.audience_secret,
+        followup_window=settings.followup_window,
         max_question_chars=settings.max_question_chars,
     )
     install(runtime)

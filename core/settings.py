@@ -23,6 +23,10 @@ SHARED_QA_TRAIN = SHARED_QA_DEV.parent / "train"
 # chosen by `kate feedback match-threshold` (docs/verified-answers.md)
 VERIFIED_MIN_SIMILARITY = 0.82
 VERIFIED_STRICT_SIMILARITY = 0.935
+# chosen on the tune half of the structured test intranet (docs/qa-results.md, "Answers an employee can
+# act on")
+CONFLICT_MARGIN = 0.3
+AUDIENCE_MARGIN = 0.5
 
 
 class SettingsError(ValueError):
@@ -127,6 +131,13 @@ class Settings:
     # it on its passage); a typed one, found in no passage, needs `verified_strict_similarity`
     verified_min_similarity: float
     verified_strict_similarity: float
+    # the secret the intranet signs employee tokens with (HS256 JWT, knowledge/audience.py); "" = none
+    audience_secret: str
+    # two pages' answers that disagree are both shown when the second's confidence is within this of the
+    # best's; an answer from the employee's own audience's page goes first within `audience_margin`
+    conflict_margin: float
+    audience_margin: float
+    followup_window: float  # seconds a short follow-up is read together with the previous question
     web_port: int  # the web app: chat page, widget script, admin console
     production: bool  # KATE_ENV=production: no generated admin password, Secure cookies
     admin_user: str
@@ -240,6 +251,16 @@ class Settings:
                 "KATE_VERIFIED_STRICT_SIMILARITY",
                 get("KATE_VERIFIED_STRICT_SIMILARITY", str(VERIFIED_STRICT_SIMILARITY)),
             ),
+            audience_secret=get("KATE_AUDIENCE_SECRET", ""),
+            conflict_margin=_float(
+                "KATE_CONFLICT_MARGIN", get("KATE_CONFLICT_MARGIN", str(CONFLICT_MARGIN)), allow_zero=True
+            ),
+            audience_margin=_float(
+                "KATE_AUDIENCE_MARGIN", get("KATE_AUDIENCE_MARGIN", str(AUDIENCE_MARGIN)), allow_zero=True
+            ),
+            followup_window=_float(
+                "KATE_FOLLOWUP_WINDOW", get("KATE_FOLLOWUP_WINDOW", "300"), allow_zero=True
+            ),
             web_port=_positive_int("KATE_WEB_PORT", get("KATE_WEB_PORT", "8080")),
             production=_choice("development", "production")("KATE_ENV", get("KATE_ENV", "development"))
             == "production",
@@ -281,7 +302,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "redis_url" and value:
                 value = mask_url(value)
-            elif f.name == "admin_password_hash":
+            elif f.name in ("audience_secret", "admin_password_hash"):
                 value = "(set)" if value else "(not set)"
             shown.append((f.name, str(value)))
         return shown

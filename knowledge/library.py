@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from qa_engine.types import Passage
 
 from . import page_passages
+from .audience import Audience, Employee
 from .cache import CachedPage, PageCache
 from .curation import Curation, visible
 from .fetch import FetchError, fetch_page
@@ -49,6 +50,9 @@ class ReadingSet:
     )  # served from an out-of-date copy (budget ran out or fetch failed)
     missing: list[str] = field(default_factory=list)  # no text at all (never fetched successfully)
     demoted: set[str] = field(default_factory=set)  # pages whose answers come after every other page's
+    preferred: set[str] = field(default_factory=set)  # pages meant for the asking employee's audience
+    elsewhere: set[str] = field(default_factory=set)  # pages meant for another audience (not restricted)
+    withheld: int = 0  # restricted pages left out: the employee is outside their audience
     seconds: float = 0.0
 
 
@@ -163,10 +167,22 @@ class Knowledge:
         futures = {s.url: self._submit(s, force) for s in sources}
         return {url: f.result() for url, f in futures.items()}
 
-    def passages_for_answering(self, budget_s: float = 3.0) -> ReadingSet:
-        """Passages of every enabled source for one question, within `budget_s` seconds of fetching."""
+    def passages_for_answering(
+        self, budget_s: float = 3.0, employee: Employee | None = None, *, all_pages: bool = False
+    ) -> ReadingSet:
+        """Passages of every enabled source `employee` may read (knowledge/audience.py: a restricted page
+        outside their audience is not even looked at), within `budget_s` seconds of fetching. `all_pages`
+        ignores audiences: for indexing, never for answering."""
         t0 = time.perf_counter()
-        sources = self.registry.list(enabled_only=True)
+        sources, preferred, elsewhere, withheld = [], set(), set(), 0
+        for source in self.registry.list(enabled_only=True):
+            audience = Audience.of(source.tags)
+            if not all_pages and not audience.readable_by(employee):
+                withheld += 1
+                continue
+            sources.append(source)
+            if audience.targeted:
+                (preferred if audience.includes(employee) else elsewhere).add(source.url)
         cached = self.cache.get_many([s.url for s in sources])
         now = time.time()
         due = [s for s in sources if s.url not in cached or not self.cache.is_fresh(cached[s.url], now)]
@@ -174,7 +190,14 @@ class Knowledge:
         if futures:
             wait(list(futures.values()), timeout=max(0.0, budget_s - (time.perf_counter() - t0)))
         hidden = self.curation.hidden_keys()
-        result = ReadingSet(passages=[], sources=len(sources), demoted=self.curation.demoted_urls())
+        result = ReadingSet(
+            passages=[],
+            sources=len(sources),
+            demoted=self.curation.demoted_urls(),
+            preferred=preferred,
+            elsewhere=elsewhere,
+            withheld=withheld,
+        )
         for source in sources:
             future = futures.get(source.url)
             page = cached.get(source.url)
@@ -194,6 +217,12 @@ class Knowledge:
             result.passages.extend(visible(page.passages, hidden)[: max(0, room)])
         result.seconds = time.perf_counter() - t0
         return result
+
+    def readable(self, url: str, employee: Employee | None) -> bool:
+        """Whether `employee` may be given an answer from `url`: anything but a restricted source outside
+        their audience (a verified answer's page may have become restricted since HR verified it)."""
+        source = self.registry.get(url) if url else None
+        return source is None or Audience.of(source.tags).readable_by(employee)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

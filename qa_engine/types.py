@@ -42,6 +42,12 @@ class Passage:
     id: str = ""
     language: str | None = None
     section: str = ""  # heading path on the page ("Leave > Annual leave"), for display
+    # One token per line of `text`, saying what the line was on the page: "h" heading, "q" a FAQ question
+    # (a heading, <summary>, <dt> or "Q:" line), "p" paragraph, "u3"/"o3" item of the page's 3rd bulleted
+    # / numbered list, "t2" row of its 2nd table. Lets an answer found in one list item give the whole
+    # list, a table cell its row and column, a FAQ answer all of itself (knowledge/shapes.py).
+    layout: str = ""
+    outdated: bool = False  # the page marks this section superseded / archived: current text wins
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
  * Talks to Rasa's socket.io channel with session persistence: the session id lives in localStorage, so
  * a reload continues the same conversation, and the transcript is kept there too (Rasa does not replay
  * it). Bot text is never parsed as HTML: it is read as a small Markdown subset (links to http(s) and mailto: only,
- * "> " quotes, "- " items) and built with DOM text nodes, so a page or a message holding <script> shows
+ * "> " quotes, "- " and "1. " items, **bold**) and built with DOM text nodes, so a page or a message holding <script> shows
  * as text. The widget lives in a shadow root so the intranet's CSS and Kate's do not touch each other.
  */
 "use strict";
@@ -17,6 +17,9 @@ var MODE = (script && script.getAttribute("data-mode")) || "launcher";
 var SOCKET_URL = (script && script.getAttribute("data-socket-url")) || KATE_CONFIG.socketUrl ||
   scriptUrl.protocol + "//" + scriptUrl.hostname + ":" + KATE_CONFIG.rasaPort;
 var STORE = "kate-widget:" + SOCKET_URL;
+// The employee's attributes, signed by the intranet page's server (knowledge/audience.py): Kate checks the
+// signature itself, so this script only passes the token along with every message.
+var EMPLOYEE_TOKEN = (script && script.getAttribute("data-employee-token")) || "";
 var MAX_KEPT = 100; // transcript entries kept across reloads
 var MAX_CHARS = 10000; // what the input accepts; the bot explains its own, lower limit
 var TYPING_TIMEOUT_MS = 30000;
@@ -85,27 +88,47 @@ function el(tag, attrs, children) {
 }
 
 var LINK = /\[([^\[\]]*)\]\(((?:https?:\/\/|mailto:)[^\s()<>"]+)\)/g;
+var BOLD = /\*\*([^*]+)\*\*/g;
 
-/* One line of bot text: plain text and links, as DOM nodes. */
-function inline(parent, text) {
+/* Plain text with **bold** parts, as DOM nodes. */
+function strong(parent, text) {
   var last = 0, match;
-  LINK.lastIndex = 0;
-  while ((match = LINK.exec(text)) !== null) {
+  BOLD.lastIndex = 0;
+  while ((match = BOLD.exec(text)) !== null) {
     if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
-    parent.appendChild(el("a", { href: match[2], target: "_blank", rel: "noopener noreferrer", text: match[1] || match[2] }));
-    last = LINK.lastIndex;
+    parent.appendChild(el("strong", { text: match[1] }));
+    last = BOLD.lastIndex;
   }
   if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
 }
 
-/* Bot text (a Markdown subset) into `parent`: paragraphs, "> " quotes, "- " lists, links. */
+/* One line of bot text: plain text, **bold** and links, as DOM nodes. */
+function inline(parent, text) {
+  var last = 0, match;
+  LINK.lastIndex = 0;
+  while ((match = LINK.exec(text)) !== null) {
+    if (match.index > last) strong(parent, text.slice(last, match.index));
+    parent.appendChild(el("a", { href: match[2], target: "_blank", rel: "noopener noreferrer", text: match[1] || match[2] }));
+    last = LINK.lastIndex;
+  }
+  if (last < text.length) strong(parent, text.slice(last));
+}
+
+/* Bot text (a Markdown subset) into `parent`: paragraphs, "> " quotes, "- " and "1. " lists (a list of
+ * an answer's items, or the steps of a procedure), **bold**, links. */
 function renderMarkdown(parent, text) {
   var list = null;
   String(text).split("\n").forEach(function (line) {
-    if (/^- /.test(line)) {
-      if (!list) { list = el("ul"); parent.appendChild(list); }
+    var numbered = /^(\d{1,3})\. /.exec(line);
+    if (/^- /.test(line) || numbered) {
+      var tag = numbered ? "ol" : "ul";
+      if (!list || list.tagName.toLowerCase() !== tag) {
+        list = el(tag);
+        if (numbered && numbered[1] !== "1") list.setAttribute("start", numbered[1]);
+        parent.appendChild(list);
+      }
       var item = el("li");
-      inline(item, line.slice(2));
+      inline(item, line.slice(numbered ? numbered[0].length : 2));
       list.appendChild(item);
       return;
     }
@@ -274,7 +297,9 @@ function transmit(message, shown) {
     show(entry);
   }
   setTyping(true);
-  socket.emit("user_uttered", { message: message, session_id: state.session });
+  var sent = { message: message, session_id: state.session };
+  if (EMPLOYEE_TOKEN) sent.metadata = { employee_token: EMPLOYEE_TOKEN };
+  socket.emit("user_uttered", sent);
 }
 
 form.addEventListener("submit", function (e) {

@@ -26,7 +26,7 @@ from actions.records import AnswerBook, AnswerRecord, Candidate
 from knowledge.cache import PageCache
 from knowledge.escalation import Contact, Escalations
 from knowledge.feedback import FeedbackLog
-from knowledge.library import FetchLimits, Knowledge
+from knowledge.library import FetchLimits, Knowledge, ReadingSet
 from knowledge.scripted import ScriptedAnswer, ScriptedAnswers
 from knowledge.sources import SourceRegistry
 from knowledge.store import connect
@@ -242,7 +242,7 @@ def test_a_demoted_page_answers_only_after_every_other_page(rt):
         return Answer(text=text, score=score, passage=Passage(text + ".", url=url, title=url), sentence=text)
 
     found = [answer("archive", 9.0, "http://i/old"), answer("current", 5.0, "http://i/new")]
-    outcome = rt.answerer._select(found, None, demoted={"http://i/old"})
+    outcome = rt.answerer._select(found, None, ReadingSet([], 2, demoted={"http://i/old"}))
     assert [c.answer for c in outcome.candidates] == ["current", "archive"]  # 👎 still reaches it
     assert [url for _, url in outcome.best_pages] == ["http://i/new", "http://i/old"]
     assert [c.answer for c in rt.answerer._select(found, None).candidates] == ["archive", "current"]

@@ -121,12 +121,14 @@ def test_nested_blocks_keep_their_text_once():
         "<ul><li>Item with <ul><li>nested item</li></ul></li></ul></main>"
     )
     _, passages = html_to_passages(html)
-    lines = passages[0].text.split("\n")
+    lines = [line for p in passages for line in p.text.split("\n")]
     assert lines == [
         "Quotes",
         "First quoted paragraph.",
         "Second one.",
-        "Term",
+        "Term",  # a <dt>/<dd> pair is its own section (a FAQ pair: the term, then its definition)
         "Definition text.",
+        "Quotes",
         "Item with nested item",
     ]
+    assert [p.layout for p in passages] == ["h p p", "q p", "h u1"]
