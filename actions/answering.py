@@ -26,12 +26,14 @@ from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from core.settings import Settings
 from knowledge.audience import Employee
 from knowledge.cache import VectorCache
 from knowledge.library import Knowledge, ReadingSet
 from knowledge.question_vectors import QuestionVectors, question_key
-from knowledge.shapes import shape
+from knowledge.shapes import MAX_FAQ_CHARS, asks_for_several, shape
 from knowledge.store import StoreUnavailable
 from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
@@ -47,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES = 10  # answer spans asked of the reader per question (alternatives for a 👎)
 BEST_PAGES = 3  # pages linked when no answer is confident
+LIST_CONFIDENCE_SHARE = 0.5  # of the answer threshold, for a list question answered by a whole list
+MAX_FAQ_PAIRS = 20_000  # FAQ questions matched per question (and their vectors kept)
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -70,6 +74,32 @@ def candidate_of(a: Answer, confidence: float, question: str, passages: Sequence
     )
 
 
+def faq_candidate(
+    pair: Passage, similarity: float, found: Sequence[Answer], calibration: Calibration
+) -> Candidate:
+    """A FAQ pair whose question matches the employee's: its answer whole, with the reader's best span
+    inside it (when the reader found one there) to highlight."""
+    lines = pair.text.split("\n")
+    body = "\n".join(lines[1:])[:MAX_FAQ_CHARS]
+    inside = next(
+        (a for a in found if a.passage is not None and a.passage.id == pair.id and a.start > len(lines[0])),
+        None,
+    )
+    span = inside.text if inside is not None else lines[1] if len(lines) > 1 else body
+    confidence = max(similarity, calibration.confidence(inside.score)) if inside is not None else similarity
+    return Candidate(
+        span,
+        body,
+        pair.url,
+        pair.title or pair.url,
+        round(float(inside.score), 4) if inside is not None else 0.0,
+        round(confidence, 4),
+        kind="faq",
+        heading=lines[0],
+        outdated=pair.outdated,
+    )
+
+
 def prefer_audience(candidates: list[Candidate], preferred: AbstractSet[str], margin: float) -> None:
     """The best answer from a page meant for the employee's audience goes first when its confidence is
     within `margin` of the best answer's (a country's own leave page over the group-wide one)."""
@@ -82,11 +112,16 @@ def prefer_audience(candidates: list[Candidate], preferred: AbstractSet[str], ma
         candidates.insert(0, own)
 
 
+def _units(text: str) -> set[str]:
+    return set(re.findall(r"[^\W\d_]+", NUMBER.sub(" ", text.lower())))
+
+
 def disagree(a: str, b: str) -> bool:
-    """Two answers state different figures ("25 days" and "27 days"). Only figures: two pages giving
-    two different phrasings, or two facts about two aspects, are not worth a warning."""
+    """Two answers state different figures of the same unit ("25 days" and "27 days"). Only figures:
+    two phrasings of one fact, or two facts of two kinds ("9 euros", "38 EUR a day in Munich" on a page
+    about another thing), are not worth a warning."""
     x, y = set(NUMBER.findall(a)), set(NUMBER.findall(b))
-    return bool(x) and bool(y) and not (x & y)
+    return bool(x) and bool(y) and not (x & y) and bool(_units(a) & _units(b))
 
 
 def find_conflict(candidates: list[Candidate], reading: ReadingSet, margin: float) -> Candidate | None:
@@ -147,6 +182,7 @@ class KnowledgeAnswerer:
         rank_weight: float = 10.0,
         conflict_margin: float = 0.0,
         audience_margin: float = 0.5,
+        faq_min_similarity: float = 2.0,
     ) -> None:
         self.knowledge = knowledge
         self.reader = reader
@@ -161,6 +197,8 @@ class KnowledgeAnswerer:
         self.rank_weight = rank_weight
         self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
         self.audience_margin = audience_margin
+        self.faq_min_similarity = faq_min_similarity  # above 1 (tests, tools): FAQ questions not matched
+        self._faq_vectors: dict[str, np.ndarray] = {}  # FAQ question -> unit vector (this process)
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
         self.remote = isinstance(reader, RemoteReader)
         self.verified: VerifiedMatcher | None = None  # answers HR verified (set by `load`, or by tests)
@@ -200,6 +238,7 @@ class KnowledgeAnswerer:
             rank_weight=settings.rank_weight,
             conflict_margin=settings.conflict_margin,
             audience_margin=settings.audience_margin,
+            faq_min_similarity=settings.faq_min_similarity,
         )
         answerer.verified = VerifiedMatcher(
             VerifiedAnswers(knowledge.cache.r, settings.redis_prefix),
@@ -313,16 +352,39 @@ class KnowledgeAnswerer:
             return await loop.run_in_executor(self._model_thread, self.read, question, reading)
         passages = reading.passages
         ranking = await loop.run_in_executor(self._model_thread, self._rank, question, passages)
+        faq = await loop.run_in_executor(self._model_thread, self.faq_match, question, passages)
         found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
-        return self._select(found, ranking, reading, question)
+        return self._select(found, ranking, reading, question, faq)
 
     def read(self, question: str, reading: ReadingSet) -> Outcome:
         """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
         ranking = self._rank(question, reading.passages)
-        return self._select(self._read(question, ranking, reading.passages), ranking, reading, question)
+        faq = self.faq_match(question, reading.passages)
+        found = self._read(question, ranking, reading.passages)
+        return self._select(found, ranking, reading, question, faq)
 
     def _rank(self, question: str, passages: Sequence[Passage]) -> Ranking | None:
         return None if self.ranker is None else rank(self.ranker, question, passages, self.rank_top)
+
+    def faq_match(self, question: str, passages: Sequence[Passage]) -> tuple[Passage, float] | None:
+        """The FAQ pair on the pages (a passage headed by a question: knowledge/passages.py) whose question
+        is closest to the employee's, when its cosine reaches `faq_min_similarity`. The encoder alone
+        cannot tell a paraphrase from a question on the same topic below ~0.93 (docs/verified-answers.md),
+        so the floor is strict; below it the reader still finds the answer inside the pair."""
+        if self.ranker is None or self.faq_min_similarity > 1.0:
+            return None
+        pairs = [p for p in passages if p.layout.startswith("q ")][:MAX_FAQ_PAIRS]
+        if not pairs:
+            return None
+        heads = [p.text.split("\n", 1)[0] for p in pairs]
+        missing = [h for h in dict.fromkeys(heads) if h not in self._faq_vectors]
+        if missing:
+            if len(self._faq_vectors) + len(missing) > MAX_FAQ_PAIRS:
+                self._faq_vectors.clear()
+            self._faq_vectors.update(zip(missing, self.ranker.query_vectors(missing), strict=True))
+        sims = np.stack([self._faq_vectors[h] for h in heads]) @ self.ranker.query_vectors([question])[0]
+        best = int(np.argmax(sims))
+        return (pairs[best], float(sims[best])) if sims[best] >= self.faq_min_similarity else None
 
     def _read(self, question: str, ranking: Ranking | None, passages: Sequence[Passage]) -> list[Answer]:
         return read_ranked(self.reader, question, passages, ranking, top_k=CANDIDATES, read_top=self.rank_top)
@@ -333,6 +395,7 @@ class KnowledgeAnswerer:
         ranking: Ranking | None,
         reading: ReadingSet | None = None,
         question: str = "",
+        faq: tuple[Passage, float] | None = None,
     ) -> Outcome:
         """Confident candidates, one per page, best first, each shaped for display (a whole list, a table
         row, a FAQ answer); a page's current section beats its superseded one, demoted and outdated answers
@@ -340,6 +403,7 @@ class KnowledgeAnswerer:
         to the best, and two close answers from two pages that disagree are both kept (a conflict)."""
         reading = reading or ReadingSet(passages=[], sources=0)
         found = select(found, ranking, top_k=CANDIDATES, weight=self.rank_weight)
+        several = asks_for_several(question)
         per_page: dict[str, Candidate] = {}
         pages: list[tuple[str, str]] = []
         for a in found:
@@ -351,8 +415,21 @@ class KnowledgeAnswerer:
             confidence = self.calibration.confidence(a.score)
             held = per_page.get(url)
             replaces = held is None or (held.outdated and not a.passage.outdated)
-            if confidence >= self.min_confidence and replaces:
+            if not replaces:
+                continue
+            if confidence >= self.min_confidence:
                 per_page[url] = candidate_of(a, confidence, question, reading.passages)
+            elif several and confidence >= self.min_confidence * LIST_CONFIDENCE_SHARE:
+                # The reader's confidence is that of one span; in a list, any item is a right span and
+                # they share it. A list question's span in a list is given from a lower confidence.
+                listed = candidate_of(a, confidence, question, reading.passages)
+                if listed.kind in ("list", "steps"):
+                    per_page[url] = listed
+        if faq is not None:  # a FAQ question matching the employee's: its answer first, from its page
+            per_page.pop(faq[0].url, None)
+            per_page = {faq[0].url: faq_candidate(faq[0], faq[1], found, self.calibration), **per_page}
+            if all(faq[0].url != p[1] for p in pages):
+                pages.insert(0, (faq[0].title or faq[0].url, faq[0].url))
         candidates = sorted(
             per_page.values(),
             key=lambda c: (c.url in reading.demoted, c.outdated, c.url in reading.elsewhere),

@@ -79,9 +79,49 @@ def previous_question(tracker: Tracker, window_s: float, now: float | None = Non
     return None
 
 
+def detail_of(follow_up: str) -> str:
+    """What a follow-up adds: "and for part-time staff?" -> "part-time staff", "大阪は？" -> "大阪"."""
+    text = " ".join(follow_up.split()).rstrip("?？!！.。 ")
+    for _ in range(4):  # "and for", "et à", "what about": a few opener words at most
+        m = OPENERS.match(text)
+        if not m or not m.group(0):
+            break
+        text = text[m.end() :].lstrip(" ,")
+    for ending in ("の場合は", "の場合", "では", "なら", "は"):
+        if text.endswith(ending) and len(text) > len(ending):
+            return text[: -len(ending)]
+    return text
+
+
+def _cjk(text: str) -> bool:
+    return any("\u3040" <= ch <= "\u9fff" for ch in text)
+
+
+def join(before: str, follow_up: str) -> str:
+    """One question from a complete one and its follow-up. When the follow-up swaps one detail of the
+    question (another city, "part-time" for "full-time", another subject before Japanese の), the swap
+    is made, so the reader is not pulled back to the old detail; otherwise both are read together."""
+    detail = detail_of(follow_up)
+    if detail:
+        words = before.split()
+        for i, word in enumerate(words):  # full-time -> part-time
+            for new in detail.split():
+                if "-" in word and "-" in new and word.split("-")[-1].lower() == new.split("-")[-1].lower():
+                    return " ".join([*words[:i], word.replace(word.strip("?,.!;:"), new), *words[i + 1 :]])
+        if detail[:1].isupper() and not _cjk(detail):  # a proper noun: the last one of the question
+            for i in range(len(words) - 1, 0, -1):
+                core = words[i].strip("?,.!;:'\"")
+                if core[:1].isupper():
+                    return " ".join([*words[:i], words[i].replace(core, detail), *words[i + 1 :]])
+        subject = re.match(r"^([^\s、。のはでにを]{1,12})(?:の|は|で)", before)
+        if subject and _cjk(detail) and len(detail) <= 12:
+            return detail + before[len(subject.group(1)) :]
+    return f"{before} {follow_up}"
+
+
 def in_context(tracker: Tracker, text: str, window_s: float) -> str:
     """The question to read: a follow-up joined to the question it follows, anything else as it is."""
     if window_s <= 0 or not is_follow_up(text):
         return text
     before = previous_question(tracker, window_s)
-    return f"{before} {text}" if before else text
+    return join(before, text) if before else text

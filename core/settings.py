@@ -25,8 +25,9 @@ VERIFIED_MIN_SIMILARITY = 0.82
 VERIFIED_STRICT_SIMILARITY = 0.935
 # chosen on the tune half of the structured test intranet (docs/qa-results.md, "Answers an employee can
 # act on")
-CONFLICT_MARGIN = 0.3
+CONFLICT_MARGIN = 0.1
 AUDIENCE_MARGIN = 0.5
+FAQ_MIN_SIMILARITY = 0.94
 
 
 class SettingsError(ValueError):
@@ -137,6 +138,7 @@ class Settings:
     # best's; an answer from the employee's own audience's page goes first within `audience_margin`
     conflict_margin: float
     audience_margin: float
+    faq_min_similarity: float  # a FAQ pair's answer is given whole from this question-question cosine on
     followup_window: float  # seconds a short follow-up is read together with the previous question
     web_port: int  # the web app: chat page, widget script, admin console
     production: bool  # KATE_ENV=production: no generated admin password, Secure cookies
@@ -257,6 +259,9 @@ class Settings:
             ),
             audience_margin=_float(
                 "KATE_AUDIENCE_MARGIN", get("KATE_AUDIENCE_MARGIN", str(AUDIENCE_MARGIN)), allow_zero=True
+            ),
+            faq_min_similarity=_float(
+                "KATE_FAQ_MIN_SIMILARITY", get("KATE_FAQ_MIN_SIMILARITY", str(FAQ_MIN_SIMILARITY))
             ),
             followup_window=_float(
                 "KATE_FOLLOWUP_WINDOW", get("KATE_FOLLOWUP_WINDOW", "300"), allow_zero=True

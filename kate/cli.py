@@ -392,6 +392,21 @@ def cmd_average(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_structured(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.bench import write_section
+    from measure.structured_eval import render, run_structured
+
+    before = run_structured(settings, checkout=Path(args.before)) if args.before else None
+    run = run_structured(settings)
+    write_section(Path(args.output), render(run, before), section="structured")
+    if args.json:
+        rows = [{"item": r.item, "reply": r.reply, "ok": r.ok, "why": r.why} for r in run.results]
+        Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    ok, n = run.score()
+    print(f"structured: {ok}/{n} right ({args.output})")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from measure.qa_report import run_report
 
@@ -809,6 +824,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--large-limit", type=int, default=500, help="questions per dev-large file")
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=cmd_report)
+
+    sq = qa.add_parser(
+        "structured",
+        help="lists, steps, tables, FAQs, conflicts, follow-ups, audiences: through the running bot",
+    )
+    sq.add_argument("--output", default="docs/qa-results.md")
+    sq.add_argument("--before", help="another checkout of Kate to measure first (e.g. the commit before)")
+    sq.add_argument("--json", help="also write every question, reply and verdict here")
+    sq.set_defaults(func=cmd_structured)
 
     cal = qa.add_parser(
         "calibrate", help="fit the reader's answer confidence and the bot's threshold on dev questions"
