@@ -26,14 +26,12 @@ from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from core.settings import Settings
 from knowledge.audience import Employee
 from knowledge.cache import VectorCache
 from knowledge.library import Knowledge, ReadingSet
 from knowledge.question_vectors import QuestionVectors, question_key
-from knowledge.shapes import MAX_FAQ_CHARS, asks_for_several, shape
+from knowledge.shapes import asks_for_several
 from knowledge.store import StoreUnavailable
 from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
@@ -43,61 +41,22 @@ from qa_engine.ranker import Ranker, Ranking, rank, read_ranked, select
 from qa_engine.types import AnswersQuestions
 
 from .records import Candidate
+from .structured import (
+    LIST_CONFIDENCE_SHARE,
+    Matches,
+    StructureMatcher,
+    candidate_of,
+    list_candidate,
+    section_candidate,
+    table_candidate,
+)
 from .verified_match import Near, VerifiedMatcher
 
 logger = logging.getLogger(__name__)
 
 CANDIDATES = 10  # answer spans asked of the reader per question (alternatives for a 👎)
 BEST_PAGES = 3  # pages linked when no answer is confident
-LIST_CONFIDENCE_SHARE = 0.5  # of the answer threshold, for a list question answered by a whole list
-MAX_FAQ_PAIRS = 20_000  # FAQ questions matched per question (and their vectors kept)
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-
-
-def candidate_of(a: Answer, confidence: float, question: str, passages: Sequence[Passage]) -> Candidate:
-    """A confident span as the employee will see it: shaped by where it sits on its page."""
-    assert a.passage is not None
-    look = shape(question, a, passages)
-    sentence = look.text if look.kind in ("row", "faq") else a.sentence
-    return Candidate(
-        a.text,
-        sentence,
-        a.passage.url,
-        a.passage.title or a.passage.url,
-        round(float(a.score), 4),
-        round(confidence, 4),
-        kind=look.kind,
-        heading=look.heading,
-        items=look.items,
-        more=look.more,
-        outdated=a.passage.outdated,
-    )
-
-
-def faq_candidate(
-    pair: Passage, similarity: float, found: Sequence[Answer], calibration: Calibration
-) -> Candidate:
-    """A FAQ pair whose question matches the employee's: its answer whole, with the reader's best span
-    inside it (when the reader found one there) to highlight."""
-    lines = pair.text.split("\n")
-    body = "\n".join(lines[1:])[:MAX_FAQ_CHARS]
-    inside = next(
-        (a for a in found if a.passage is not None and a.passage.id == pair.id and a.start > len(lines[0])),
-        None,
-    )
-    span = inside.text if inside is not None else lines[1] if len(lines) > 1 else body
-    confidence = max(similarity, calibration.confidence(inside.score)) if inside is not None else similarity
-    return Candidate(
-        span,
-        body,
-        pair.url,
-        pair.title or pair.url,
-        round(float(inside.score), 4) if inside is not None else 0.0,
-        round(confidence, 4),
-        kind="faq",
-        heading=lines[0],
-        outdated=pair.outdated,
-    )
 
 
 def prefer_audience(candidates: list[Candidate], preferred: AbstractSet[str], margin: float) -> None:
@@ -197,8 +156,7 @@ class KnowledgeAnswerer:
         self.rank_weight = rank_weight
         self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
         self.audience_margin = audience_margin
-        self.faq_min_similarity = faq_min_similarity  # above 1 (tests, tools): FAQ questions not matched
-        self._faq_vectors: dict[str, np.ndarray] = {}  # FAQ question -> unit vector (this process)
+        self.structure = StructureMatcher(ranker, faq_min_similarity)  # FAQ pairs, list headings, tables
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
         self.remote = isinstance(reader, RemoteReader)
         self.verified: VerifiedMatcher | None = None  # answers HR verified (set by `load`, or by tests)
@@ -352,39 +310,31 @@ class KnowledgeAnswerer:
             return await loop.run_in_executor(self._model_thread, self.read, question, reading)
         passages = reading.passages
         ranking = await loop.run_in_executor(self._model_thread, self._rank, question, passages)
-        faq = await loop.run_in_executor(self._model_thread, self.faq_match, question, passages)
+        matches = await loop.run_in_executor(self._model_thread, self.structure.match, question, passages)
         found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
-        return self._select(found, ranking, reading, question, faq)
+        return self._select(found, ranking, reading, question, matches)
 
     def read(self, question: str, reading: ReadingSet) -> Outcome:
         """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
         ranking = self._rank(question, reading.passages)
-        faq = self.faq_match(question, reading.passages)
+        matches = self.structure.match(question, reading.passages)
         found = self._read(question, ranking, reading.passages)
-        return self._select(found, ranking, reading, question, faq)
+        return self._select(found, ranking, reading, question, matches)
 
     def _rank(self, question: str, passages: Sequence[Passage]) -> Ranking | None:
         return None if self.ranker is None else rank(self.ranker, question, passages, self.rank_top)
 
-    def faq_match(self, question: str, passages: Sequence[Passage]) -> tuple[Passage, float] | None:
-        """The FAQ pair on the pages (a passage headed by a question: knowledge/passages.py) whose question
-        is closest to the employee's, when its cosine reaches `faq_min_similarity`. The encoder alone
-        cannot tell a paraphrase from a question on the same topic below ~0.93 (docs/verified-answers.md),
-        so the floor is strict; below it the reader still finds the answer inside the pair."""
-        if self.ranker is None or self.faq_min_similarity > 1.0:
-            return None
-        pairs = [p for p in passages if p.layout.startswith("q ")][:MAX_FAQ_PAIRS]
-        if not pairs:
-            return None
-        heads = [p.text.split("\n", 1)[0] for p in pairs]
-        missing = [h for h in dict.fromkeys(heads) if h not in self._faq_vectors]
-        if missing:
-            if len(self._faq_vectors) + len(missing) > MAX_FAQ_PAIRS:
-                self._faq_vectors.clear()
-            self._faq_vectors.update(zip(missing, self.ranker.query_vectors(missing), strict=True))
-        sims = np.stack([self._faq_vectors[h] for h in heads]) @ self.ranker.query_vectors([question])[0]
-        best = int(np.argmax(sims))
-        return (pairs[best], float(sims[best])) if sims[best] >= self.faq_min_similarity else None
+    def _structured(self, found: list[Answer], question: str, matches: Matches) -> list[Candidate]:
+        """The answers the page structure gives, most specific first: a FAQ pair, a list, a table cell."""
+        out = []
+        if matches.faq is not None:
+            out.append(section_candidate(matches.faq[0], matches.faq[1], found, self.calibration))
+        if matches.section is not None:
+            listed = list_candidate(matches.section, question, found, self.calibration, self.min_confidence)
+            out.extend([listed] if listed is not None else [])
+        if matches.cell is not None:
+            out.append(table_candidate(matches.cell, found, self.calibration, self.min_confidence))
+        return out
 
     def _read(self, question: str, ranking: Ranking | None, passages: Sequence[Passage]) -> list[Answer]:
         return read_ranked(self.reader, question, passages, ranking, top_k=CANDIDATES, read_top=self.rank_top)
@@ -395,7 +345,7 @@ class KnowledgeAnswerer:
         ranking: Ranking | None,
         reading: ReadingSet | None = None,
         question: str = "",
-        faq: tuple[Passage, float] | None = None,
+        matches: Matches | None = None,
     ) -> Outcome:
         """Confident candidates, one per page, best first, each shaped for display (a whole list, a table
         row, a FAQ answer); a page's current section beats its superseded one, demoted and outdated answers
@@ -425,11 +375,11 @@ class KnowledgeAnswerer:
                 listed = candidate_of(a, confidence, question, reading.passages)
                 if listed.kind in ("list", "steps"):
                     per_page[url] = listed
-        if faq is not None:  # a FAQ question matching the employee's: its answer first, from its page
-            per_page.pop(faq[0].url, None)
-            per_page = {faq[0].url: faq_candidate(faq[0], faq[1], found, self.calibration), **per_page}
-            if all(faq[0].url != p[1] for p in pages):
-                pages.insert(0, (faq[0].title or faq[0].url, faq[0].url))
+        for first in reversed(self._structured(found, question, matches or Matches())):
+            per_page.pop(first.url, None)  # the structure's answer replaces its page's span, and goes first
+            per_page = {first.url: first, **per_page}
+            if all(first.url != p[1] for p in pages):
+                pages.insert(0, (first.title, first.url))
         candidates = sorted(
             per_page.values(),
             key=lambda c: (c.url in reading.demoted, c.outdated, c.url in reading.elsewhere),

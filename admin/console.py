@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from core.settings import Settings
 from knowledge.activity import ActivityLog
+from knowledge.conflicts import ConflictLog
 from knowledge.curation import Curation, Hidden, passage_key
 from knowledge.escalation import Contact, Escalation, Escalations
 from knowledge.feedback import FeedbackLog
@@ -85,6 +86,7 @@ class Console:
         self.escalations = Escalations(client, settings.redis_prefix, settings.answer_ttl)
         self.verified = VerifiedAnswers(client, settings.redis_prefix)
         self.activity = ActivityLog(client, settings.redis_prefix)
+        self.conflicts = ConflictLog(client, settings.redis_prefix)
         self.question_vectors = QuestionVectors(client, settings.redis_prefix)
         self.sessions = Sessions(
             client, settings.redis_prefix, ttl_s=int(settings.admin_session_hours * 3600)

@@ -4,6 +4,11 @@
 
 STRINGS: dict[str, dict[str, str]] = {
     "fr": {
+        "Conflicts": "Contradictions",
+        "Pages whose answers to one question disagreed (different figures, nearly as sure), in the last {n} days. Kate showed both to the employee; fix the wrong page, disable it, or mark its section as outdated.": "Les pages dont les réponses à une même question se contredisaient (chiffres différents, presque aussi sûres), sur les {n} derniers jours. Kate a montré les deux au salarié ; corrigez la page fausse, désactivez-la ou marquez sa section comme obsolète.",
+        "Times": "Fois",
+        "Last question": "Dernière question",
+        "No conflicts in this period.": "Aucune contradiction sur cette période.",
         "Already verified by {who}: saving replaces that answer.": "Déjà vérifiée par {who} : enregistrer remplace cette réponse.",
         "Questions most often voted 👎 or left without an answer, the same question in other words or languages grouped: pages HR could write, or answers to verify.": "Les questions le plus souvent votées 👎 ou restées sans réponse, une même question posée en d'autres mots ou d'autres langues regroupée : des pages que les RH pourraient écrire, ou des réponses à vérifier.",
         "Kate's best-rated answer:": "La réponse de Kate la mieux notée :",
@@ -220,6 +225,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "Answers saved. Kate gives them from the next question on.": "Réponses enregistrées. Kate les donne dès la question suivante.",
     },
     "ja": {
+        "Conflicts": "矛盾",
+        "Pages whose answers to one question disagreed (different figures, nearly as sure), in the last {n} days. Kate showed both to the employee; fix the wrong page, disable it, or mark its section as outdated.": "過去{n}日間に、同じ質問への回答が食い違ったページ（数値が異なり、確信度がほぼ同じ）です。Kateは両方を従業員に示しました。誤っているページを修正するか、無効にするか、そのセクションを旧情報として明記してください。",
+        "Times": "回数",
+        "Last question": "最新の質問",
+        "No conflicts in this period.": "この期間に矛盾はありません。",
         "Already verified by {who}: saving replaces that answer.": "{who} が確認済みです。保存するとその回答を置き換えます。",
         "Questions most often voted 👎 or left without an answer, the same question in other words or languages grouped: pages HR could write, or answers to verify.": "👎が多い質問や回答できなかった質問（言い回しや言語が違っても同じ質問はまとめています）：人事が書くべきページ、または確認すべき回答です。",
         "Kate's best-rated answer:": "評価の高いKateの回答：",

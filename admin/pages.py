@@ -4,6 +4,7 @@ followed by a redirect (so a reload never repeats it) to a page that says what h
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -330,6 +331,14 @@ async def save_answer(intent: str, request: Request, session: Session = Depends(
     except ScriptedError as exc:
         return answer_response(request, session, intent, 400, {"variant": variant, **texts}, str(exc))
     return back(f"/admin/answers/{intent}", "answers_saved")
+
+
+# -- conflicts between pages -------------------------------------------------------------------------------
+@router.get("/conflicts", response_class=HTMLResponse)
+def conflicts_page(request: Request, session: Session = Depends(page_session)) -> Response:
+    """Pairs of pages whose answers disagreed (knowledge/conflicts.py), for HR to fix at the source."""
+    pairs = console(request).conflicts.pairs(since=time.time() - 90 * 86400)
+    return render(request, "conflicts.html", session, pairs=pairs, days=90)
 
 
 # -- contacts and escalations ------------------------------------------------------------------------------

@@ -392,6 +392,21 @@ def cmd_average(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge.audience import Employee, sign
+
+    if not settings.audience_secret:
+        print(
+            "kate token: set KATE_AUDIENCE_SECRET (the secret the intranet shares with Kate)", file=sys.stderr
+        )
+        return 2
+    employee = Employee.from_claims(
+        {"country": args.country, "site": args.site, "entity": args.entity, "groups": args.group}
+    )
+    print(sign(employee, settings.audience_secret, ttl_s=args.hours * 3600))
+    return 0
+
+
 def cmd_structured(args: argparse.Namespace, settings: Settings) -> int:
     from measure.bench import write_section
     from measure.structured_eval import render, run_structured
@@ -711,6 +726,16 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_status
     )
     sub.add_parser("down", help="stop what `kate up --detach` started").set_defaults(func=cmd_down)
+    tok = sub.add_parser(
+        "token", help="an employee token signed with KATE_AUDIENCE_SECRET (for tests and pages)"
+    )
+    tok.add_argument("--country", default="")
+    tok.add_argument("--site", default="")
+    tok.add_argument("--entity", default="")
+    tok.add_argument("--group", action="append", default=[], help="repeat for several groups")
+    tok.add_argument("--hours", type=float, default=8.0, help="how long it is valid")
+    tok.set_defaults(func=cmd_token)
+
     chat = sub.add_parser("chat", help="chat with the running bot in this terminal (REST channel)")
     chat.add_argument("--url", help="the REST webhook (default: the local Rasa server)")
     chat.set_defaults(func=cmd_chat)

@@ -93,6 +93,7 @@ def reply_text(messages: list[dict]) -> str:
 
 def judge(item: dict, reply: str, base: str) -> tuple[bool, str]:
     """Whether a reply is right for an item, and what was missing when it is not."""
+    reply = reply.replace("**", "")  # the widget's bold marks are not part of the answer
     low = reply.lower()
 
     def linked(page: str) -> bool:
@@ -184,8 +185,9 @@ def run_structured(settings: Settings, *, checkout: Path | None = None, progress
         "KATE_WEB_PORT": str(_free_port()),
         "HF_HUB_OFFLINE": "1",
     }
-    if checkout is not None:
+    if checkout is not None:  # its own code, this checkout's Rasa environment
         env["PYTHONPATH"] = str(checkout)
+        env.setdefault("KATE_RASA_VENV", str(settings.rasa_venv))
     kate = [sys.executable, "-m", "kate.cli"]
     items = json.loads(QUESTIONS.read_text(encoding="utf-8"))["items"]
     try:

@@ -67,6 +67,7 @@ def stack(tmp_path_factory, redis_server):
         "KATE_DEMO_PORT": str(free_port()),
         "KATE_WEB_PORT": str(free_port()),
         "HF_HUB_OFFLINE": "1",
+        "KATE_AUDIENCE_SECRET": "kate-tests-audience-secret",  # tests/lumen.py signs employee tokens with it
     }
     up = subprocess.run([KATE, "up", "--detach"], capture_output=True, text=True, env=env, timeout=1500)
     assert up.returncode == 0, up.stdout + up.stderr

@@ -3,6 +3,7 @@
 import pytest
 
 from core.settings import SHARED_QA_DEV
+from knowledge import page_passages
 from measure.qa_report import hr_accuracy
 from qa_engine import Passage, Reader, ReaderConfig
 from qa_engine.model_store import build_offline
@@ -146,3 +147,40 @@ def test_calibration_run_fits_chooses_and_reports_on_separate_questions(kate_rea
     text = (tmp_path / "docs" / "calibration.md").read_text()
     assert "report" in text and "confidence >=" in text and "tune half of the demo HR questions" in text
     assert (tmp_path / "docs" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_structure_gives_whole_lists_named_cells_and_faq_answers_on_another_companys_pages(
+    kate_reader, ranker
+):
+    """The real reader and ranker on the Lumen test intranet (tune questions of
+    measure/data/lumen-questions.json): what the page structure adds to the reader's span."""
+    from actions.answering import KnowledgeAnswerer
+    from knowledge import read_local_page
+    from knowledge.library import ReadingSet
+    from measure.structured_eval import SITE
+
+    passages = [p for page in sorted(SITE.glob("*/*.html")) for p in page_passages(read_local_page(page))[1]]
+    answerer = KnowledgeAnswerer(None, kate_reader, ranker, model_name="m", faq_min_similarity=0.94)  # type: ignore[arg-type]
+    reading = ReadingSet(passages, 11)
+
+    def best(question: str):
+        outcome = answerer.read(question, reading)
+        assert outcome.best is not None, question
+        return outcome.best
+
+    steps = best("What are the steps to set up my laptop?")
+    assert steps.kind == "steps" and len(steps.items) == 5 and steps.url.endswith("en/onboarding.html")
+    documents = best("Quels justificatifs faut-il fournir pour adhérer à la mutuelle ?")
+    assert documents.kind == "list" and [i for i in documents.items if "carte Vitale" in i]
+    cell = best("What are the office opening hours in Madrid?")
+    assert (cell.kind, cell.answer, cell.sentence) == (
+        "row",
+        "9:00-19:00",
+        "Madrid · Office opening hours: 9:00-19:00",
+    )
+    faq = best("Can I start on a Wednesday instead of a Monday?")
+    assert faq.kind == "faq" and "except Fridays" in faq.sentence
+    fact = answerer.read("How long is the probation period?", reading).best
+    assert fact is not None and (fact.kind, fact.answer) == ("span", "four months")
+    canteen = answerer.read("Is there a canteen in Munich?", reading)  # names a row, asks another thing
+    assert all(c.kind != "row" for c in canteen.candidates)

@@ -16,6 +16,7 @@ import urllib.request
 
 import pytest
 from browser import SCREENSHOTS
+from lumen import lumen_intranet
 from redis_process import free_port
 
 from knowledge.feedback import FeedbackLog
@@ -575,3 +576,26 @@ def test_the_console_renders_in_japanese_and_french(browser, stack):
         and page.locator("html").get_attribute("lang") == "fr"
     )
     assert_inert(page)
+
+
+def test_the_widget_shows_lists_numbered_steps_and_table_rows_readably(browser, stack):
+    with lumen_intranet(stack):
+        chat = open_chat(browser, stack, viewport={"width": 520, "height": 1100})
+        before = chat.locator(".message.bot").count()
+        ask(chat, "Which documents do I need to bring on my first day?")
+        reply_after(chat, before, "passport-size photo", "Source")
+        last = chat.locator(".message.bot").last
+        assert last.locator("ul > li").count() == 5 and last.locator("strong").first.inner_text() == (
+            "Documents to bring on your first day"
+        )
+        before = chat.locator(".message.bot").count()
+        ask(chat, "Quelles sont les étapes pour ajouter un ayant droit à la mutuelle ?")
+        reply_after(chat, before, "Validez", "Source")
+        steps = chat.locator(".message.bot").last.locator("ol > li")
+        assert steps.count() == 5 and steps.first.inner_text().startswith("Connectez-vous")
+        before = chat.locator(".message.bot").count()
+        ask(chat, "What is the hotel cap per night in London?")
+        row = reply_after(chat, before, "London · Hotel cap per night: 210 GBP")
+        assert "Business travel" in row
+        chat.screenshot(path=str(SCREENSHOTS / "chat-lists.png"))
+        assert_inert(chat)

@@ -1,0 +1,201 @@
+"""Answers found by the page's structure rather than by the reader's span alone.
+
+The reader (qa_engine) finds the best span across every page; this module turns spans into what the
+employee is shown (`candidate_of`: the whole list, the table row, the FAQ answer around the span) and
+finds three things the reader misses on its own, each with the multilingual encoder of the ranker and a
+floor measured on the tune half of the Lumen questions (docs/qa-results.md):
+
+- a FAQ pair whose question is a paraphrase of the employee's (`KATE_FAQ_MIN_SIMILARITY`, 0.94);
+- for a list question, the list whose section heading names what is asked ("Setting up your laptop" for
+  "what are the steps to set up my laptop?"): `LIST_MIN_SIMILARITY`;
+- the table cell of a row the question names by its label, in the column whose header is closest to the
+  question (knowledge/tables.py): `TABLE_MIN_SIMILARITY`.
+The encoder alone cannot tell a paraphrase from a question on the same topic below ~0.93 (docs/
+verified-answers.md), so these floors are strict; below them the reader's answer stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from knowledge.shapes import MAX_FAQ_CHARS, Shape, asks_for_several, lines_of, shape
+from knowledge.tables import Cell, named_cell
+from qa_engine import Answer, Passage
+from qa_engine.calibration import Calibration
+from qa_engine.ranker import Ranker
+
+from .records import Candidate
+
+# On the tune half of the Lumen questions: the right cells scored 0.912 and up; cells of rows named by
+# questions about something else (a canteen in Munich, the HR contact in London) 0.891 and below.
+TABLE_MIN_SIMILARITY = 0.9
+# List questions against list headings: the right list 0.920 and up (tune half); the best wrong heading
+# 0.901 and below in the Lumen intranet (0.921 once the demo company's pages were mixed in).
+LIST_MIN_SIMILARITY = 0.915
+LIST_CONFIDENCE_SHARE = 0.5  # of the answer threshold, for a list question's span in a list
+MAX_HEADINGS = 20_000  # headings compared per question (and their vectors kept)
+
+
+def candidate_of(a: Answer, confidence: float, question: str, passages: Sequence[Passage]) -> Candidate:
+    """A confident span as the employee will see it: shaped by where it sits on its page."""
+    assert a.passage is not None
+    look = shape(question, a, passages)
+    sentence = look.text if look.kind in ("row", "faq") else a.sentence
+    return Candidate(
+        a.text,
+        sentence,
+        a.passage.url,
+        a.passage.title or a.passage.url,
+        round(float(a.score), 4),
+        round(confidence, 4),
+        kind=look.kind,
+        heading=look.heading,
+        items=look.items,
+        more=look.more,
+        outdated=a.passage.outdated,
+    )
+
+
+def section_candidate(
+    pair: Passage, similarity: float, found: Sequence[Answer], calibration: Calibration
+) -> Candidate:
+    """A FAQ pair whose question matches the employee's: its answer whole, with the reader's best span
+    inside it (when the reader found one there) to highlight."""
+    lines = pair.text.split("\n")
+    body = "\n".join(lines[1:])[:MAX_FAQ_CHARS]
+    inside = next(
+        (a for a in found if a.passage is not None and a.passage.id == pair.id and a.start > len(lines[0])),
+        None,
+    )
+    span = inside.text if inside is not None else lines[1] if len(lines) > 1 else body
+    confidence = max(similarity, calibration.confidence(inside.score)) if inside is not None else similarity
+    return Candidate(
+        span,
+        body,
+        pair.url,
+        pair.title or pair.url,
+        round(float(inside.score), 4) if inside is not None else 0.0,
+        round(confidence, 4),
+        kind="faq",
+        heading=lines[0],
+        outdated=pair.outdated,
+    )
+
+
+def in_cell(a: Answer, cell: Cell) -> bool:
+    """Whether the reader's span is (inside) that cell of that row."""
+    same = a.passage is not None and a.passage.id == cell.passage.id
+    return same and a.text.strip() in cell.value and f"{cell.header}: {cell.value}" in a.sentence
+
+
+def table_candidate(cell: Cell, found: Sequence[Answer], calibration: Calibration, floor: float) -> Candidate:
+    """The cell of the row the question names, with its row label and column header; as confident as the
+    reader was of that very cell when it read it, else just confident enough to be given."""
+    text = f"{cell.header}: {cell.value}"
+    inside = next((a for a in found if in_cell(a, cell)), None)
+    confidence = calibration.confidence(inside.score) if inside is not None else floor
+    return Candidate(
+        cell.value,
+        f"{cell.label} · {text}",
+        cell.passage.url,
+        cell.passage.title or cell.passage.url,
+        round(float(inside.score), 4) if inside is not None else 0.0,
+        round(max(confidence, floor), 4),
+        kind="row",
+        heading=cell.heading,
+        outdated=cell.passage.outdated,
+    )
+
+
+def list_candidate(
+    section: Passage, question: str, found: Sequence[Answer], calibration: Calibration, floor: float
+) -> Candidate | None:
+    """The list of a section whose heading names what a list question asks for."""
+    lines = lines_of(section)
+    first = next((i for i, line in enumerate(lines) if line.kind[0] in "uo"), None)
+    if first is None:
+        return None
+    item = lines[first]
+    anchor = Answer(item.text, 0.0, section, item.start, item.start + len(item.text))
+    look: Shape = shape(question, anchor, [section])
+    inside = next((a for a in found if a.passage is not None and a.passage.id == section.id), None)
+    confidence = max(floor, calibration.confidence(inside.score)) if inside is not None else floor
+    return Candidate(
+        inside.text if inside is not None else item.text,
+        item.text,
+        section.url,
+        section.title or section.url,
+        round(float(inside.score), 4) if inside is not None else 0.0,
+        round(confidence, 4),
+        kind=look.kind if look.kind in ("list", "steps") else "list",
+        heading=look.heading,
+        items=look.items,
+        more=look.more,
+        outdated=section.outdated,
+    )
+
+
+def has_list(p: Passage) -> bool:
+    """A section under a heading that holds a list."""
+    return p.layout[:1] in ("h", "q") and (" u" in p.layout or " o" in p.layout)
+
+
+@dataclass
+class Matches:
+    """What the page structure says about one question (any of them may be missing)."""
+
+    faq: tuple[Passage, float] | None = None
+    section: Passage | None = None  # a list section for a list question
+    cell: Cell | None = None
+
+
+class StructureMatcher:
+    """The ranker's encoder applied to FAQ questions, list headings and table headers; heading vectors
+    are kept in this process (they change only when pages do)."""
+
+    def __init__(self, ranker: Ranker | None, faq_min_similarity: float = 2.0) -> None:
+        self.ranker = ranker
+        self.faq_min_similarity = faq_min_similarity  # above 1 (tests, tools): FAQ questions not matched
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def _vectors_of(self, texts: list[str]) -> np.ndarray:
+        assert self.ranker is not None
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            if len(self._vectors) + len(missing) > MAX_HEADINGS:
+                self._vectors.clear()
+            self._vectors.update(zip(missing, self.ranker.query_vectors(missing), strict=True))
+        return np.stack([self._vectors[t] for t in texts])
+
+    def _best(
+        self, asked: np.ndarray, passages: Sequence[Passage], keep: Callable[[Passage], bool]
+    ) -> tuple[Passage, float] | None:
+        chosen = [p for p in passages if keep(p)][:MAX_HEADINGS]
+        if not chosen:
+            return None
+        sims = self._vectors_of([p.text.split("\n", 1)[0] for p in chosen]) @ asked
+        best = int(np.argmax(sims))
+        return chosen[best], float(sims[best])
+
+    def match(self, question: str, passages: Sequence[Passage]) -> Matches:
+        if self.ranker is None:
+            return Matches()
+        ranker = self.ranker
+        asked = ranker.query_vectors([question])[0]
+        found = Matches()
+        if self.faq_min_similarity <= 1.0:
+            faq = self._best(asked, passages, lambda p: p.layout.startswith("q "))
+            found.faq = faq if faq is not None and faq[1] >= self.faq_min_similarity else None
+        if asks_for_several(question):
+            section = self._best(asked, passages, has_list)
+            found.section = section[0] if section is not None and section[1] >= LIST_MIN_SIMILARITY else None
+
+        def similarity(texts: list[str]) -> list[float]:
+            return [float(x) for x in ranker.query_vectors(texts) @ asked]
+
+        cell = named_cell(question, passages, similarity)
+        found.cell = cell[0] if cell is not None and cell[1] >= TABLE_MIN_SIMILARITY else None
+        return found
