@@ -189,20 +189,25 @@ def run_structured(settings: Settings, *, checkout: Path | None = None, progress
         env["PYTHONPATH"] = str(checkout)
         env.setdefault("KATE_RASA_VENV", str(settings.rasa_venv))
     kate = [sys.executable, "-m", "kate.cli"]
+    cwd = str(checkout) if checkout is not None else None  # `python -m` looks in the working folder first
     items = json.loads(QUESTIONS.read_text(encoding="utf-8"))["items"]
     try:
         if progress:
             print(
                 "structured: starting Kate on the Lumen intranet (kate up) ...", file=sys.stderr, flush=True
             )
-        up = subprocess.run([*kate, "up", "--detach"], env=env, capture_output=True, text=True, timeout=1800)
+        up = subprocess.run(
+            [*kate, "up", "--detach"], env=env, cwd=cwd, capture_output=True, text=True, timeout=1800
+        )
         if up.returncode != 0:
             raise RuntimeError(f"kate up failed:\n{up.stdout}\n{up.stderr}")
-        subprocess.run([*kate, "sources", "refresh"], env=env, capture_output=True, text=True, timeout=300)
+        subprocess.run(
+            [*kate, "sources", "refresh"], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+        )
         bot = Bot(f"http://127.0.0.1:{env['KATE_RASA_PORT']}/webhooks/rest/webhook", secret)
         run = ask_all(bot, items, base, progress)
     finally:
-        subprocess.run([*kate, "down"], env=env, capture_output=True, text=True, timeout=300)
+        subprocess.run([*kate, "down"], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
         server.shutdown()
     for r in run.results:  # the replies name this run's port: keep them readable
         r.reply = r.reply.replace(base, "")
