@@ -37,7 +37,7 @@ from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
-from qa_engine.ranker import Ranker, Ranking, rank, read_ranked, select
+from qa_engine.ranker import Ranker, Ranking, passage_key, rank, read_ranked, select
 from qa_engine.types import AnswersQuestions
 
 from .records import Candidate
@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES = 10  # answer spans asked of the reader per question (alternatives for a 👎)
 BEST_PAGES = 3  # pages linked when no answer is confident
+AUDIENCE_READ = 2  # passages of the employee's own audience's pages read beside the best-ranked ones
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -309,20 +310,37 @@ class KnowledgeAnswerer:
         if not self.remote:
             return await loop.run_in_executor(self._model_thread, self.read, question, reading)
         passages = reading.passages
-        ranking = await loop.run_in_executor(self._model_thread, self._rank, question, passages)
+        ranking = await loop.run_in_executor(
+            self._model_thread, self._rank, question, passages, reading.preferred
+        )
         matches = await loop.run_in_executor(self._model_thread, self.structure.match, question, passages)
         found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
         return self._select(found, ranking, reading, question, matches)
 
     def read(self, question: str, reading: ReadingSet) -> Outcome:
         """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
-        ranking = self._rank(question, reading.passages)
+        ranking = self._rank(question, reading.passages, reading.preferred)
         matches = self.structure.match(question, reading.passages)
         found = self._read(question, ranking, reading.passages)
         return self._select(found, ranking, reading, question, matches)
 
-    def _rank(self, question: str, passages: Sequence[Passage]) -> Ranking | None:
-        return None if self.ranker is None else rank(self.ranker, question, passages, self.rank_top)
+    def _rank(
+        self, question: str, passages: Sequence[Passage], preferred: AbstractSet[str] = frozenset()
+    ) -> Ranking | None:
+        """The passages to read; the best ones of pages meant for the employee's audience are read too,
+        even when pages for everyone rank above them (their answer can then win: `prefer_audience`)."""
+        if self.ranker is None:
+            return None
+        ranking = rank(self.ranker, question, passages, self.rank_top)
+        own = [p for p in passages if p.url in preferred]
+        if own:
+            extra = rank(self.ranker, question, own, AUDIENCE_READ)
+            for passage in extra.passages:
+                key = passage_key(passage)
+                if key not in ranking.relevance:
+                    ranking.passages.append(passage)
+                    ranking.relevance[key] = extra.relevance[key]
+        return ranking
 
     def _structured(self, found: list[Answer], question: str, matches: Matches) -> list[Candidate]:
         """The answers the page structure gives, most specific first: a FAQ pair, a list, a table cell."""

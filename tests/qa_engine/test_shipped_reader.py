@@ -184,3 +184,21 @@ def test_structure_gives_whole_lists_named_cells_and_faq_answers_on_another_comp
     assert fact is not None and (fact.kind, fact.answer) == ("span", "four months")
     canteen = answerer.read("Is there a canteen in Munich?", reading)  # names a row, asks another thing
     assert all(c.kind != "row" for c in canteen.candidates)
+
+
+def test_the_page_for_the_employees_audience_is_read_for_them_and_wins(kate_reader, ranker):
+    """A French employee asking in English gets France's meal voucher page, which ranks below the general
+    page for everyone else: it is read for them (actions/answering.py, `_rank`) and goes first."""
+    from actions.answering import KnowledgeAnswerer
+    from knowledge import read_local_page
+    from knowledge.library import ReadingSet
+    from measure.structured_eval import SITE
+
+    passages = [p for page in sorted(SITE.glob("*/*.html")) for p in page_passages(read_local_page(page))[1]]
+    france = next(p.url for p in passages if p.url.endswith("fr/titres-restaurant.html"))
+    answerer = KnowledgeAnswerer(None, kate_reader, ranker, model_name="m")  # type: ignore[arg-type]
+    question = "How much is the meal allowance per working day?"
+    anyone = answerer.read(question, ReadingSet(passages, 11, elsewhere={france})).best
+    assert anyone is not None and anyone.answer == "9 euros"
+    french = answerer.read(question, ReadingSet(passages, 11, preferred={france})).best
+    assert french is not None and (french.answer, french.url) == ("11 euros", france)
