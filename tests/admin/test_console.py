@@ -637,3 +637,24 @@ def test_gaps_are_grouped_by_meaning_across_languages_with_a_one_click_suggestio
 
     (v,) = VerifiedAnswers(redis_client).all()
     assert (v.answer, v.source_url) == ("25 jours", "http://i/conges")
+
+
+def test_pages_that_disagreed_are_listed_for_hr_most_frequent_first(app, redis_client):
+    from knowledge.conflicts import Conflict, ConflictLog
+
+    client, _ = logged_in(app)
+    assert "No conflicts in this period." in client.get("/admin/conflicts").text
+    log = ConflictLog(redis_client)
+    for question in ("How many days of leave?", "Combien de jours de congés ?", "How many days of leave?"):
+        log.add(Conflict(question, "en", "http://i/leave", "27 days", "http://i/handbook", "25 days"))
+    log.add(Conflict("<script>x</script> hours?", "en", "http://i/b", "9:00", "http://i/a", "8:00"))
+    pairs = log.pairs()
+    assert [(p.url_a, p.url_b, p.count) for p in pairs] == [
+        ("http://i/handbook", "http://i/leave", 3),  # either order of the two pages is one pair
+        ("http://i/a", "http://i/b", 1),
+    ]
+    assert pairs[0].questions == ["How many days of leave?", "Combien de jours de congés ?"]
+    page = client.get("/admin/conflicts").text
+    assert page.index("http://i/handbook") < page.index("http://i/a") and "27 days ≠ 25 days" in page
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "Contradictions" in client.get("/admin/conflicts?lang=fr").text

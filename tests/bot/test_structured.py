@@ -50,7 +50,7 @@ def test_a_table_cell_comes_with_its_row_and_column(stack, lumen):
 
 def test_a_faq_question_gets_the_faq_answer_whole(stack, lumen):
     reply = ask(stack, "Can I start on a Wednesday instead of a Monday?")
-    assert "any working day except Fridays" in reply and lumen.url("en/onboarding.html") in reply, reply
+    assert "any working day except **Fridays**" in reply and lumen.url("en/onboarding.html") in reply, reply
 
 
 def test_a_planted_conflict_shows_both_pages(stack, lumen):

@@ -599,3 +599,34 @@ def test_the_widget_shows_lists_numbered_steps_and_table_rows_readably(browser, 
         assert "Business travel" in row
         chat.screenshot(path=str(SCREENSHOTS / "chat-lists.png"))
         assert_inert(chat)
+
+
+def test_the_widget_passes_the_pages_signed_token_and_only_managers_read_their_page(
+    browser, stack, page_server
+):
+    from lumen import SECRET
+
+    from knowledge.audience import Employee, sign
+
+    question = "What is the target bonus for managers?"
+    with lumen_intranet(stack) as lumen:
+        bonus = lumen.url("en/managers-bonus.html")
+        for name, token, sees in [
+            ("manager", sign(Employee(groups=("managers",)), SECRET), True),
+            ("engineer", sign(Employee(groups=("engineers",)), SECRET), False),
+            ("forged", sign(Employee(groups=("managers",)), "guessed"), False),
+        ]:
+            page_server.pages[f"/{name}.html"] = (
+                f"<!doctype html><html><body><p>Intranet</p><script src='{stack.web_url}/kate-widget.js' "
+                f"data-mode='page' data-lang='en' data-employee-token='{token}'></script></body></html>"
+            )
+            page = watched(browser.new_context())
+            page.goto(page_server.url(f"/{name}.html"))
+            page.wait_for_selector("#kate-widget[data-connected=true]", state="attached")
+            before = page.locator(".message.bot").count()
+            ask(page, question)
+            page.wait_for_function(LAST_REPLY_DONE.replace("no other answer", "HR"), arg=before)
+            reply = "\n".join(page.locator(".message.bot").all_inner_texts()[before:])
+            assert ("15%" in reply) is sees, (name, reply)
+            assert (page.locator(f".message.bot a[href='{bonus}']").count() > 0) is sees, name
+            page.context.close()
