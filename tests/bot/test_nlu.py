@@ -75,8 +75,19 @@ def training_examples() -> set[str]:
     return seen
 
 
+FOLLOW_UPS = [
+    "et à Lille ?",
+    "and for part-time staff?",
+    "and in Osaka?",
+    "大阪は？",
+    "et pour les stagiaires ?",
+]
+
+
 def test_the_test_messages_are_not_training_examples():
-    copies = [t for t, *_ in CASES + CITY_CASES if t.lower() in training_examples()]
+    copies = [
+        t for t in [*(c[0] for c in CASES + CITY_CASES), *FOLLOW_UPS] if t.lower() in training_examples()
+    ]
     assert not copies, copies
 
 
@@ -92,6 +103,12 @@ def test_office_city_is_extracted_in_every_language(stack, text, city):
     parsed = stack.parse(text)
     assert parsed["intent"]["name"] == "offices"
     assert city in {e["value"] for e in parsed["entities"] if e["entity"] == "city"}
+
+
+@pytest.mark.parametrize("text", FOLLOW_UPS)
+def test_short_follow_ups_go_to_the_reader_not_to_small_talk(stack, text):
+    """ "et à Lille ?" is read with the question before it (actions/context.py), not taken for a goodbye."""
+    assert stack.parse(text)["intent"]["name"] in ("ask_intranet", "nlu_fallback")
 
 
 def test_empty_and_overlong_messages_are_not_guessed(stack):

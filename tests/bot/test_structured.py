@@ -64,6 +64,9 @@ def test_a_follow_up_is_understood_and_a_new_question_is_not_joined(stack, lumen
     assert "210 GBP" in ask(stack, "What is the hotel cap per night in London?", sender)
     assert "160 EUR" in ask(stack, "and in Munich?", sender)
     assert "four months" in ask(stack, "How long is the probation period?", sender)
+    french = uuid.uuid4().hex
+    assert "12 rue des Entrepôts" in ask(stack, "Quelle est l'adresse du site de Paris ?", french)
+    assert "88 avenue de la Gare" in ask(stack, "et à Lille ?", french)
 
 
 def test_a_restricted_page_reaches_only_its_group(stack, lumen):
