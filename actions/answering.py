@@ -346,7 +346,7 @@ class KnowledgeAnswerer:
         """The answers the page structure gives, most specific first: a FAQ pair, a list, a table cell."""
         out = []
         if matches.faq is not None:
-            out.append(section_candidate(matches.faq[0], matches.faq[1], found, self.calibration))
+            out.append(section_candidate(matches.faq[0], found, self.calibration, self.min_confidence))
         if matches.section is not None:
             listed = list_candidate(matches.section, question, found, self.calibration, self.min_confidence)
             out.extend([listed] if listed is not None else [])

@@ -60,10 +60,11 @@ def candidate_of(a: Answer, confidence: float, question: str, passages: Sequence
 
 
 def section_candidate(
-    pair: Passage, similarity: float, found: Sequence[Answer], calibration: Calibration
+    pair: Passage, found: Sequence[Answer], calibration: Calibration, floor: float
 ) -> Candidate:
     """A FAQ pair whose question matches the employee's: its answer whole, with the reader's best span
-    inside it (when the reader found one there) to highlight."""
+    inside it (when the reader found one there) to highlight; as confident as the reader was of that span,
+    else just confident enough to be given (a cosine is not a probability of being right)."""
     lines = pair.text.split("\n")
     body = "\n".join(lines[1:])[:MAX_FAQ_CHARS]
     inside = next(
@@ -71,7 +72,7 @@ def section_candidate(
         None,
     )
     span = inside.text if inside is not None else lines[1] if len(lines) > 1 else body
-    confidence = max(similarity, calibration.confidence(inside.score)) if inside is not None else similarity
+    confidence = max(floor, calibration.confidence(inside.score)) if inside is not None else floor
     return Candidate(
         span,
         body,
