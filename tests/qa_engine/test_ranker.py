@@ -136,7 +136,7 @@ def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redi
         encoded: list[int] = []
         ranker.passage_vectors = lambda ps: encoded.append(len(ps)) or real(ps)
         read_sources = knowledge.passages_for_answering
-        knowledge.passages_for_answering = lambda budget: time.sleep(0.3) or read_sources(budget)
+        knowledge.passages_for_answering = lambda *args, **kw: time.sleep(0.3) or read_sources(*args, **kw)
         answerer = KnowledgeAnswerer(knowledge, None, ranker, model_name="m")
         answerer.index_in_background(piece=1)
         answerer.close()
