@@ -284,7 +284,10 @@ async def find_verified(question: str, employee: Employee | None) -> tuple[Match
     matcher = rt.answerer.verified
     knowledge = rt.answerer.knowledge
     near = await rt.answerer.near_verified(question)
-    near = [n for n in near if knowledge.readable(n.answer.source_url, employee)]
+    try:
+        near = [n for n in near if knowledge.readable(n.answer.source_url, employee)]
+    except StoreUnavailable:  # who may read the page is unknown: no verified answer, the usual one
+        near = []
     if matcher is None or not near:
         return None, None
     match = matcher.choose(near, None)

@@ -77,12 +77,13 @@ Block = tuple[int, str, str]  # (heading level or 0, text, kind: "h" "q" "p" "u3
 
 # "Q: ...", "Question : ...", "Q：", "質問：" open a FAQ pair; "A:", "R :", "Réponse :", "回答：" its answer.
 QUESTION_PREFIX = re.compile(r"^(?:Q|Question|Frage|質問|問)\s*[:：.]\s*", re.I)
-ANSWER_PREFIX = re.compile(r"^(?:A|R|Answer|Réponse|Antwort|回答|答)\s*[:：.]\s*", re.I)
+ANSWER_PREFIX = re.compile(r"^(?:A|R|Answer|Réponse|Antwort|回答|答)\s*[:：]\s*", re.I)
 # A section whose headings (or first line) say it no longer applies, in en/fr/ja/de: current text wins.
 OUTDATED = re.compile(
-    r"supersed|outdated|out of date|obsolete|archived|\barchive\b|deprecated|no longer (?:valid|appl|in )"
+    r"supersed|outdated|out of date|obsolete|archived|\barchives?\s*(?:\d{4}|:|>|$)|deprecated"
+    r"|no longer (?:valid|appl|in )"
     r"|\b(?:previous|former|old) (?:policy|version|rules?|scheme)|replaced by"
-    r"|obsolète|archivée?s?|\barchives?\b|ancienne? (?:politique|version|règles?|barème|régime)"
+    r"|obsolète|archivée?s?|ancienne? (?:politique|version|règles?|barème|régime)"
     r"|remplacée?s? par|n'est plus (?:en vigueur|applicable|valable)|plus en vigueur|caduque?"
     r"|廃止|旧制度|旧規程|旧規定|旧ルール|（旧）|\(旧\)|改定前|アーカイブ|適用終了|過去の規程"
     r"|veraltet|archiviert|nicht mehr gültig|ersetzt durch|außer kraft|frühere (?:regelung|richtlinie)",

@@ -62,8 +62,8 @@ def test_every_line_of_a_passage_says_what_it_was_on_the_page(passages):
 
 @pytest.mark.parametrize(
     "heading",
-    ["Old policy (superseded)", "Archive 2023", "Ancienne politique", "Règles obsolètes", "旧制度（廃止）",
-     "Veraltete Regelung", "This policy no longer applies"],
+    ["Old policy (superseded)", "Archive 2023", "Archives:", "Archive > Leave 2023", "Ancienne politique",
+     "Règles obsolètes", "旧制度（廃止）", "Veraltete Regelung", "This policy no longer applies"],
 )  # fmt: skip
 def test_outdated_sections_are_recognised_in_four_languages(heading):
     assert is_outdated(heading)
