@@ -60,6 +60,15 @@ AUDIENCE_READ = 2  # passages of the employee's own audience's pages read beside
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
+def top_ranked(a: Answer, ranking: Ranking | None) -> bool:
+    """Whether the span's passage is the one the ranker found most relevant to the question."""
+    return (
+        ranking is not None
+        and bool(ranking.passages)
+        and passage_key(ranking.passages[0]) == (passage_key(a.passage) if a.passage is not None else None)
+    )
+
+
 def prefer_audience(candidates: list[Candidate], preferred: AbstractSet[str], margin: float) -> None:
     """The best answer from a page meant for the employee's audience goes first when its confidence is
     within `margin` of the best answer's (a country's own leave page over the group-wide one)."""
@@ -387,9 +396,14 @@ class KnowledgeAnswerer:
                 continue
             if confidence >= self.min_confidence:
                 per_page[url] = candidate_of(a, confidence, question, reading.passages)
-            elif several and confidence >= self.min_confidence * LIST_CONFIDENCE_SHARE:
+            elif (
+                several
+                and confidence >= self.min_confidence * LIST_CONFIDENCE_SHARE
+                and top_ranked(a, ranking)
+            ):
                 # The reader's confidence is that of one span; in a list, any item is a right span and
-                # they share it. A list question's span in a list is given from a lower confidence.
+                # they share it. A list question's span in a list is given from a lower confidence, when
+                # the ranker, the other judge, also puts that section first.
                 listed = candidate_of(a, confidence, question, reading.passages)
                 if listed.kind in ("list", "steps"):
                     per_page[url] = listed
