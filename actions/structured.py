@@ -59,6 +59,15 @@ def candidate_of(a: Answer, confidence: float, question: str, passages: Sequence
     )
 
 
+def reader_scores(inside: Answer | None, calibration: Calibration, floor: float) -> tuple[float, float]:
+    """(score, confidence) of an answer the page structure found: the reader's own when it read a span
+    there, else no score and just confident enough to be given (a cosine is not a probability of being
+    right)."""
+    if inside is None:
+        return 0.0, round(floor, 4)
+    return round(float(inside.score), 4), round(max(floor, calibration.confidence(inside.score)), 4)
+
+
 def section_candidate(
     pair: Passage, found: Sequence[Answer], calibration: Calibration, floor: float
 ) -> Candidate:
@@ -72,14 +81,12 @@ def section_candidate(
         None,
     )
     span = inside.text if inside is not None else lines[1] if len(lines) > 1 else body
-    confidence = max(floor, calibration.confidence(inside.score)) if inside is not None else floor
     return Candidate(
         span,
         body,
         pair.url,
         pair.title or pair.url,
-        round(float(inside.score), 4) if inside is not None else 0.0,
-        round(confidence, 4),
+        *reader_scores(inside, calibration, floor),
         kind="faq",
         heading=lines[0],
         outdated=pair.outdated,
@@ -95,16 +102,13 @@ def in_cell(a: Answer, cell: Cell) -> bool:
 def table_candidate(cell: Cell, found: Sequence[Answer], calibration: Calibration, floor: float) -> Candidate:
     """The cell of the row the question names, with its row label and column header; as confident as the
     reader was of that very cell when it read it, else just confident enough to be given."""
-    text = f"{cell.header}: {cell.value}"
     inside = next((a for a in found if in_cell(a, cell)), None)
-    confidence = calibration.confidence(inside.score) if inside is not None else floor
     return Candidate(
         cell.value,
-        f"{cell.label} · {text}",
+        f"{cell.label} · {cell.header}: {cell.value}",
         cell.passage.url,
         cell.passage.title or cell.passage.url,
-        round(float(inside.score), 4) if inside is not None else 0.0,
-        round(max(confidence, floor), 4),
+        *reader_scores(inside, calibration, floor),
         kind="row",
         heading=cell.heading,
         outdated=cell.passage.outdated,
@@ -115,22 +119,18 @@ def list_candidate(
     section: Passage, question: str, found: Sequence[Answer], calibration: Calibration, floor: float
 ) -> Candidate | None:
     """The list of a section whose heading names what a list question asks for."""
-    lines = lines_of(section)
-    first = next((i for i, line in enumerate(lines) if line.kind[0] in "uo"), None)
-    if first is None:
+    item = next((line for line in lines_of(section) if line.kind[0] in "uo"), None)
+    if item is None:
         return None
-    item = lines[first]
     anchor = Answer(item.text, 0.0, section, item.start, item.start + len(item.text))
     look: Shape = shape(question, anchor, [section])
     inside = next((a for a in found if a.passage is not None and a.passage.id == section.id), None)
-    confidence = max(floor, calibration.confidence(inside.score)) if inside is not None else floor
     return Candidate(
         inside.text if inside is not None else item.text,
         item.text,
         section.url,
         section.title or section.url,
-        round(float(inside.score), 4) if inside is not None else 0.0,
-        round(confidence, 4),
+        *reader_scores(inside, calibration, floor),
         kind=look.kind if look.kind in ("list", "steps") else "list",
         heading=look.heading,
         items=look.items,
@@ -184,8 +184,7 @@ class StructureMatcher:
     def match(self, question: str, passages: Sequence[Passage]) -> Matches:
         if self.ranker is None:
             return Matches()
-        ranker = self.ranker
-        asked = ranker.query_vectors([question])[0]
+        asked = self.ranker.query_vectors([question])[0]
         found = Matches()
         if self.faq_min_similarity <= 1.0:
             faq = self._best(asked, passages, lambda p: p.layout.startswith("q "))
@@ -195,7 +194,7 @@ class StructureMatcher:
             found.section = section[0] if section is not None and section[1] >= LIST_MIN_SIMILARITY else None
 
         def similarity(texts: list[str]) -> list[float]:
-            return [float(x) for x in ranker.query_vectors(texts) @ asked]
+            return [float(x) for x in self._vectors_of(texts) @ asked]
 
         cell = named_cell(question, passages, similarity)
         found.cell = cell[0] if cell is not None and cell[1] >= TABLE_MIN_SIMILARITY else None

@@ -101,7 +101,8 @@ def _list_items(kind: str, passage: Passage, page: Sequence[Passage]) -> list[st
     return items
 
 
-def _heading(lines: list[Line], passage: Passage) -> str:
+def heading_of(lines: list[Line], passage: Passage) -> str:
+    """The passage's own heading line, or the last heading of its section path."""
     return lines[0].text if lines and lines[0].kind in ("h", "q") else passage.section.split(" > ")[-1]
 
 
@@ -109,7 +110,7 @@ def _as_list(kind: str, passage: Passage, page: Sequence[Passage], lines: list[L
     items = _list_items(kind, passage, page)
     return Shape(
         kind="steps" if kind.startswith("o") else "list",
-        heading=_heading(lines, passage),
+        heading=heading_of(lines, passage),
         items=[item[:MAX_ITEM_CHARS] for item in items[:MAX_ITEMS]],
         more=max(0, len(items) - MAX_ITEMS),
     )
@@ -144,7 +145,7 @@ def shape(question: str, answer: Answer, page: Sequence[Passage] = ()) -> Shape:
             return _as_list(line.kind, passage, page, lines)
         return Shape()
     if line.kind.startswith("t"):
-        return Shape(kind="row", heading=_heading(lines, passage), text=_row(line, answer.start))
+        return Shape(kind="row", heading=heading_of(lines, passage), text=_row(line, answer.start))
     if lines[0].kind == "q" and i > 0:
         body = lines[1:]
         listed = {b.kind for b in body if b.kind[0] in "uo"}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from qa_engine.types import Passage
 
-from .shapes import lines_of
+from .shapes import heading_of, lines_of
 
 MAX_TABLE_PASSAGES = 2000  # table passages looked through per question
 MIN_LABEL_CHARS = 2
@@ -55,7 +55,7 @@ def named_rows(question: str, passages: Sequence[Passage]) -> list[list[Cell]]:
     tables = [p for p in passages if " t" in f" {p.layout}"][:MAX_TABLE_PASSAGES]
     for passage in tables:
         lines = lines_of(passage)
-        heading = lines[0].text if lines and lines[0].kind == "h" else passage.section.split(" > ")[-1]
+        heading = heading_of(lines, passage)
         for line in lines:
             if not line.kind.startswith("t"):
                 continue

@@ -33,6 +33,8 @@ from .types import Answer, AnswersQuestions, Passage, RankerConfig
 
 logger = logging.getLogger(__name__)
 
+QUERY_CACHE = 512  # question vectors kept (Ranker.query_vectors)
+
 
 class VectorStore(Protocol):
     def get_many(self, keys: list[str]) -> list[bytes | None]: ...
@@ -67,6 +69,9 @@ class Ranker:
             self.autocast_dtype = resolve_precision(config.precision, self.device)
         self.model_id = Path(location).name or config.model
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        # One question is encoded by several steps (ranking, the audience's own pages, FAQ/list/table
+        # matching, verified answers, the gaps' vectors): the latest questions' vectors are kept.
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- vectors --------------------------------------------------------------------------------------------
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -130,8 +135,20 @@ class Ranker:
         self._memory.clear()
 
     def query_vectors(self, questions: Sequence[str]) -> np.ndarray:
-        """Unit vectors of questions, in order (many at once: evaluation)."""
-        return self._encode([f"query: {q}" for q in questions])
+        """Unit vectors of questions, in order (many at once: evaluation); the last `QUERY_CACHE` are
+        kept, so the steps answering one question encode it once."""
+        texts = [f"query: {q}" for q in questions]
+        missing = [t for t in dict.fromkeys(texts) if t not in self._queries]
+        if missing:
+            self._queries.update(zip(missing, self._encode(missing), strict=True))
+        for t in texts:
+            self._queries.move_to_end(t)
+        vectors = [self._queries[t] for t in texts]
+        while len(self._queries) > max(QUERY_CACHE, len(set(texts))):
+            self._queries.popitem(last=False)
+        return (
+            np.stack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        )
 
     def similarities(self, question: str, passages: Sequence[Passage]) -> np.ndarray:
         """Cosine between the question and each passage, in passage order."""

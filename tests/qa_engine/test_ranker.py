@@ -168,3 +168,18 @@ def test_relevance_follows_passage_copies_and_every_reader_has_one_interface():
     assert [a.text for a in best] == ["close", "far"] and best[0].relevance == 0.9
     for cls in (Reader, BatchingReader, RemoteReader):
         assert issubclass(cls, AnswersQuestions), cls
+
+
+def test_a_question_is_encoded_once_however_many_steps_ask_for_its_vector(model_dir, monkeypatch):
+    ranker = Ranker(RankerConfig(model=str(model_dir)))
+    ps = passages()
+    ranker.passage_vectors(ps)
+    encoded: list[list[str]] = []
+    real_encode = ranker._encode
+    monkeypatch.setattr(ranker, "_encode", lambda texts: encoded.append(list(texts)) or real_encode(texts))
+    first = ranker.similarities("leave days", ps)
+    again = ranker.similarities("leave days", ps[:2])
+    both = ranker.query_vectors(["salary paid", "leave days"])
+    assert encoded == [["query: leave days"], ["query: salary paid"]]
+    np.testing.assert_allclose(again, first[:2])
+    np.testing.assert_allclose(both[1], ranker.query_vectors(["leave days"])[0])
