@@ -41,6 +41,7 @@ PREFIX = "kate-structured:"
 # who each page is for (knowledge/audience.py); every other page is for everyone
 TAGS = {
     "fr/titres-restaurant.html": ["country:fr"],
+    "fr/teletravail.html": ["country:fr"],
     "en/managers-bonus.html": ["group:managers", "restricted"],
 }
 KINDS = ("list", "steps", "table", "faq", "fact", "conflict", "followup", "audience", "restricted")
