@@ -37,7 +37,7 @@ from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
-from qa_engine.ranker import Ranker, Ranking, passage_key, rank, read_ranked, select
+from qa_engine.ranker import Ranker, Ranking, passage_key, rank_by, read_ranked, select
 from qa_engine.types import AnswersQuestions
 
 from .records import Candidate
@@ -340,10 +340,11 @@ class KnowledgeAnswerer:
         even when pages for everyone rank above them (their answer can then win: `prefer_audience`)."""
         if self.ranker is None:
             return None
-        ranking = rank(self.ranker, question, passages, self.rank_top)
-        own = [p for p in passages if p.url in preferred]
+        sims = self.ranker.similarities(question, passages)
+        ranking = rank_by(sims, passages, self.rank_top)
+        own = [i for i, p in enumerate(passages) if p.url in preferred]
         if own:
-            extra = rank(self.ranker, question, own, AUDIENCE_READ)
+            extra = rank_by(sims[own], [passages[i] for i in own], AUDIENCE_READ)
             for passage in extra.passages:
                 key = passage_key(passage)
                 if key not in ranking.relevance:
@@ -407,7 +408,18 @@ class KnowledgeAnswerer:
                 listed = candidate_of(a, confidence, question, reading.passages)
                 if listed.kind in ("list", "steps"):
                     per_page[url] = listed
-        for first in reversed(self._structured(found, question, matches or Matches())):
+        matches = matches or Matches()
+        if several and matches.section is None and per_page:
+            best = next(iter(per_page.values()))
+            section = self.structure.page_list(question, best, matches)
+            listed = (
+                None
+                if section is None
+                else list_candidate(section, question, found, self.calibration, self.min_confidence)
+            )
+            if listed is not None:
+                per_page[best.url] = listed
+        for first in reversed(self._structured(found, question, matches)):
             per_page.pop(first.url, None)  # the structure's answer replaces its page's span, and goes first
             per_page = {first.url: first, **per_page}
             if all(first.url != p[1] for p in pages):

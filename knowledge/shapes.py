@@ -30,18 +30,18 @@ WHOLE_ITEM = 0.6  # a span this share of its list item long stands for the item:
 
 # Questions that ask for several things, in the languages Kate speaks (and German, which it reads).
 SEVERAL = re.compile(
-    r"\b(?:which|what)\s+(?:\w+\s+)?(?:documents|papers|paperwork|steps|items|things|benefits|options|types"
+    r"\b(?:which|what)\s+(?:\w+\s+){0,2}(?:documents|papers|paperwork|steps|items|things|benefits|options|types"
     r"|kinds|conditions|requirements|criteria|ways|tools|forms|certificates|allowances|cases|reasons|rules"
     r"|equipment|stages|phases|tasks|proofs?)\b"
     r"|\bwhat (?:do|should|must) (?:i|we|you) (?:need|bring|provide|submit|prepare|do)\b"
     r"|\b(?:steps?|procedure|process|checklist|list)\b|\bhow (?:do|can|should) (?:i|we|you) (?:apply|request"
     r"|submit|register|enrol|enroll|claim|declare|report|book|set up)\b"
     r"|\bquel(?:le)?s\s+(?:sont\s+les\s+)?(?:\w+\s+)?(?:documents|pièces|justificatifs|étapes|démarches"
-    r"|conditions|avantages|papiers|éléments|critères|types|formalités)\b"
+    r"|conditions|avantages|papiers|éléments|critères|types|formalités|cas|outils|règles)\b"
     r"|\b(?:justificatifs|étapes|démarches?|procédure|formalités|liste)\b"
     r"|\bcomment (?:faire|demander|déclarer|poser|obtenir|s'inscrire|procéder)\b"
     r"|\bque (?:dois-je|faut-il) (?:fournir|apporter|préparer|faire)\b"
-    r"|書類|手順|必要なもの|必要な物|一覧|ステップ|流れ|何が必要|持参|提出物|手続き|リスト"
+    r"|書類|手順|必要なもの|必要な物|一覧|ステップ|流れ|何が必要|持参|持ち物|提出物|手続き|リスト|条件|要件"
     r"|\bwelche\s+(?:\w+\s+)?(?:unterlagen|dokumente|schritte|nachweise|voraussetzungen)\b"
     r"|\b(?:unterlagen|schritte|ablauf|verfahren|liste)\b",
     re.I,

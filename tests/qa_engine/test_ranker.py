@@ -183,3 +183,32 @@ def test_a_question_is_encoded_once_however_many_steps_ask_for_its_vector(model_
     assert encoded == [["query: leave days"], ["query: salary paid"]]
     np.testing.assert_allclose(again, first[:2])
     np.testing.assert_allclose(both[1], ranker.query_vectors(["leave days"])[0])
+
+
+def test_language_offsets_let_a_page_in_another_language_compete_and_lower_no_one():
+    """Two languages, each with its own direction shared by all its passages: the question (in language
+    A) is nearer every A passage than the one B passage that answers it, until the language's mean is
+    taken out; the question's own language keeps its cosines and no passage loses relevance."""
+    from qa_engine.ranker import language_offsets
+
+    rng = np.random.default_rng(0)
+    lang_a, lang_b, topic = np.eye(64)[0], np.eye(64)[1], np.eye(64)[2]
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.linalg.norm(v)
+
+    a_pages = [unit(lang_a + 0.3 * rng.normal(size=64) / 8) for _ in range(10)]
+    b_pages = [unit(lang_b + 0.6 * topic + 0.3 * rng.normal(size=64) / 8)] + [
+        unit(lang_b + 0.3 * rng.normal(size=64) / 8) for _ in range(9)
+    ]
+    vectors = np.stack(a_pages + b_pages)
+    question = unit(lang_a + 0.5 * topic)
+    languages = ["a"] * 10 + ["b"] * 10
+    raw = vectors @ question
+    assert int(np.argmax(raw)) < 10  # plain cosines: some passage in the question's language wins
+    offsets = language_offsets(question, vectors, languages)
+    assert int(np.argmax(raw + offsets)) == 10  # the answering page in the other language
+    np.testing.assert_allclose(offsets[:10], 0.0, atol=1e-6)
+    assert np.all(offsets >= 0)
+    np.testing.assert_array_equal(language_offsets(question, vectors, ["a"] * 20), np.zeros(20))
+    np.testing.assert_array_equal(language_offsets(question, vectors, [""] * 20), np.zeros(20))

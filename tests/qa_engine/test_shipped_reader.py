@@ -202,3 +202,31 @@ def test_the_page_for_the_employees_audience_is_read_for_them_and_wins(kate_read
     assert anyone is not None and anyone.answer == "9 euros"
     french = answerer.read(question, ReadingSet(passages, 11, preferred={france})).best
     assert french is not None and (french.answer, french.url) == ("11 euros", france)
+
+
+def test_list_questions_find_their_list_in_another_language_and_on_the_page_the_reader_chose(
+    kate_reader, ranker
+):
+    """Tune questions of measure/data/lumen-questions.json: the lists' own scores, language bias taken
+    out (actions/structured.py, qa_engine.ranker.language_offsets), find a French page's steps for an
+    English question, and the list of the page whose FAQ the reader answered from (a Japanese list for
+    a French question); a sentence that answers a list question stays a sentence."""
+    from actions.answering import KnowledgeAnswerer
+    from knowledge import read_local_page
+    from knowledge.library import ReadingSet
+    from measure.structured_eval import SITE
+
+    passages = [p for page in sorted(SITE.glob("*/*.html")) for p in page_passages(read_local_page(page))[1]]
+    answerer = KnowledgeAnswerer(None, kate_reader, ranker, model_name="m", faq_min_similarity=0.94)  # type: ignore[arg-type]
+    reading = ReadingSet(passages, len({p.url for p in passages}))
+
+    bring = answerer.read("Que faut-il apporter le jour du bilan de santé ?", reading).best
+    assert bring is not None and bring.url.endswith("ja/kenko-shindan.html")
+    assert bring.kind == "list" and [i for i in bring.items if "健康保険証" in i] and len(bring.items) == 4
+    steps = answerer.read("How do I request remote work? What are the steps?", reading).best
+    assert steps is not None and steps.kind == "steps" and steps.url.endswith("fr/teletravail.html")
+    conditions = answerer.read("What are the conditions to work from home?", reading).best
+    assert conditions is not None and conditions.kind == "list"
+    assert [i for i in conditions.items if "ancienneté" in i] and len(conditions.items) == 4
+    interns = answerer.read("Which benefits do interns get?", reading).best  # a sentence, not a list
+    assert interns is not None and interns.kind == "span" and interns.url.endswith("en/leave.html")
