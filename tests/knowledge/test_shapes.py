@@ -146,6 +146,8 @@ def test_a_page_cached_without_layout_keeps_plain_spans():
         ("休暇申請の手順は？", True),
         ("Welche Unterlagen brauche ich?", True), ("How many days of leave do I get?", False),
         ("Quand suis-je payé ?", False), ("給与は何日に支払われますか？", False),
+        ("What are the conditions to work from home?", True), ("Quels cas sont couverts ?", True),
+        ("当日の持ち物は？", True), ("What is the address of the Lyon site?", False),
     ],
 )  # fmt: skip
 def test_list_questions_are_told_from_single_fact_questions(question, several):
