@@ -1,6 +1,6 @@
 """`kate qa structured`: answers an employee can act on, measured through the running bot.
 
-A company Kate was not built on (Lumen Logistics, `measure/data/lumen-intranet`, 15 pages in en/fr/ja) and
+A company Kate was not built on (Lumen Logistics, `measure/data/lumen-intranet`, 14 pages in en/fr/ja) and
 93 questions about it (`measure/data/lumen-questions.json`): lists of documents, numbered procedures, table
 cells, FAQ answers, a planted conflict (27 days on one page, 25 on a forgotten handbook), follow-ups, a
 page meant for French employees and one restricted to managers. This starts a whole Kate of its own
