@@ -4,6 +4,7 @@ a follow-up, and a page restricted to managers."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -50,7 +51,10 @@ def test_a_table_cell_comes_with_its_row_and_column(stack, lumen):
 
 def test_a_faq_question_gets_the_faq_answer_whole(stack, lumen):
     reply = ask(stack, "Can I start on a Wednesday instead of a Monday?")
-    assert "any working day except **Fridays**" in reply and lumen.url("en/onboarding.html") in reply, reply
+    # the whole FAQ answer, with the reader's span inside it in bold (which span depends on the pages read)
+    answer = "Yes, with your manager's agreement you can start on any working day except Fridays."
+    assert answer in reply.replace("**", "") and lumen.url("en/onboarding.html") in reply, reply
+    assert re.search(r"\*\*[^*\n]*(?:working day|Fridays)[^*\n]*\*\*", reply), reply
 
 
 def test_a_planted_conflict_shows_both_pages(stack, lumen):
