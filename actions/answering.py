@@ -26,6 +26,8 @@ from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from core.settings import Settings
 from knowledge.audience import Employee
 from knowledge.cache import VectorCache
@@ -319,28 +321,36 @@ class KnowledgeAnswerer:
         if not self.remote:
             return await loop.run_in_executor(self._model_thread, self.read, question, reading)
         passages = reading.passages
-        ranking = await loop.run_in_executor(
-            self._model_thread, self._rank, question, passages, reading.preferred
+        ranking, matches = await loop.run_in_executor(
+            self._model_thread, self._rank_and_match, question, passages, reading.preferred
         )
-        matches = await loop.run_in_executor(self._model_thread, self.structure.match, question, passages)
         found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
         return self._select(found, ranking, reading, question, matches)
 
     def read(self, question: str, reading: ReadingSet) -> Outcome:
         """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
-        ranking = self._rank(question, reading.passages, reading.preferred)
-        matches = self.structure.match(question, reading.passages)
+        ranking, matches = self._rank_and_match(question, reading.passages, reading.preferred)
         found = self._read(question, ranking, reading.passages)
         return self._select(found, ranking, reading, question, matches)
 
+    def _rank_and_match(
+        self, question: str, passages: Sequence[Passage], preferred: AbstractSet[str]
+    ) -> tuple[Ranking | None, Matches]:
+        """The ranking and what the page structure says, from one lookup of the passages' vectors."""
+        if self.ranker is None:
+            return None, Matches()
+        vectors = self.ranker.passage_vectors(passages)
+        return self._rank(question, passages, vectors, preferred), self.structure.match(
+            question, passages, vectors
+        )
+
     def _rank(
-        self, question: str, passages: Sequence[Passage], preferred: AbstractSet[str] = frozenset()
-    ) -> Ranking | None:
+        self, question: str, passages: Sequence[Passage], vectors: np.ndarray, preferred: AbstractSet[str]
+    ) -> Ranking:
         """The passages to read; the best ones of pages meant for the employee's audience are read too,
         even when pages for everyone rank above them (their answer can then win: `prefer_audience`)."""
-        if self.ranker is None:
-            return None
-        sims = self.ranker.similarities(question, passages)
+        assert self.ranker is not None
+        sims = vectors @ self.ranker.query_vectors([question])[0]
         ranking = rank_by(sims, passages, self.rank_top)
         own = [i for i, p in enumerate(passages) if p.url in preferred]
         if own:

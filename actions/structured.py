@@ -193,17 +193,17 @@ class StructureMatcher:
         return chosen[best], float(sims[best])
 
     def lists(
-        self, question: str, asked: np.ndarray, passages: Sequence[Passage]
+        self, asked: np.ndarray, passages: Sequence[Passage], vectors: np.ndarray
     ) -> list[tuple[Passage, float]]:
         """The list sections for a list question, best first, with their scores: how near the question is
-        to the whole section (the ranker's relevance) plus how near it is to the section's heading, both
-        with the encoder's language bias taken out (qa_engine.ranker.language_offsets), so a Japanese
-        question finds an English page's list as readily as a Japanese page's."""
-        assert self.ranker is not None
+        to the whole section (its cosine; `vectors`: every passage's) plus how near it is to the section's
+        heading, both with the encoder's language bias taken out (qa_engine.ranker.language_offsets), so a
+        Japanese question finds an English page's list as readily as a Japanese page's."""
         chosen = [i for i, p in enumerate(passages) if has_list(p)][:MAX_HEADINGS]
         if not chosen:
             return []
-        relevance = self.ranker.relevance(question, passages)[chosen]
+        languages = [p.language or "" for p in passages]
+        relevance = (vectors @ asked + language_offsets(asked, vectors, languages))[chosen]
         sections = [passages[i] for i in chosen]
         vectors = self._vectors_of([p.text.split("\n", 1)[0] for p in sections])
         heading = vectors @ asked + language_offsets(asked, vectors, [p.language or "" for p in sections])
@@ -234,7 +234,8 @@ class StructureMatcher:
             return None
         return own[0]
 
-    def match(self, question: str, passages: Sequence[Passage]) -> Matches:
+    def match(self, question: str, passages: Sequence[Passage], vectors: np.ndarray) -> Matches:
+        """`vectors`: the ranker's vectors of `passages`, in order (the caller ranked with them)."""
         if self.ranker is None:
             return Matches()
         asked = self.ranker.query_vectors([question])[0]
@@ -243,7 +244,7 @@ class StructureMatcher:
             faq = self._best(asked, passages, lambda p: p.layout.startswith("q "))
             found.faq = faq if faq is not None and faq[1] >= self.faq_min_similarity else None
         if asks_for_several(question):
-            found.lists = self.lists(question, asked, passages)
+            found.lists = self.lists(asked, passages, vectors)
             best = found.lists[0] if found.lists else None
             found.section = best[0] if best is not None and best[1] >= LIST_MIN_SCORE else None
 

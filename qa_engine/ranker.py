@@ -158,19 +158,6 @@ class Ranker:
         q = self.query_vectors([question])[0]
         return self.passage_vectors(passages) @ q
 
-    def relevance(self, question: str, passages: Sequence[Passage]) -> np.ndarray:
-        """As `similarities`, with the encoder's language bias taken out (`language_offsets`) when the
-        passages are in several languages. Used to choose a list section (actions/structured.py), not to
-        choose the passages read: ranking every passage this way found the right page first more often
-        (Lumen tune questions 86% against 70%) yet answered fewer demo HR questions right (42 of 51
-        against 44: same-language answers lost to other languages' pages), so `rank` keeps plain
-        cosines."""
-        if not passages:
-            return np.zeros(0, dtype=np.float32)
-        q = self.query_vectors([question])[0]
-        vectors = self.passage_vectors(passages)
-        return vectors @ q + language_offsets(q, vectors, [p.language or "" for p in passages])
-
     def warm_up(self) -> None:
         self._encode(["query: warm-up"])
 
@@ -216,8 +203,10 @@ def language_offsets(question: np.ndarray, vectors: np.ndarray, languages: Seque
     loses relevance (the answer scores and their calibration were measured on plain cosines). A language
     with few passages has its mean drawn towards the mean of all (`CENTROID_PRIOR` passages' worth), so
     one or two pages in a language are not judged against themselves alone. Ranking on the Lumen tune
-    questions: the right page first for 86% of them (70% on plain cosines); see `Ranker.relevance` for
-    why only list sections are chosen this way."""
+    questions: the right page first for 86% of them (70% on plain cosines). Used to choose a list
+    section (actions/structured.py), not the passages read: ranking every passage this way answered fewer
+    demo HR questions right (42 of 51 against 44: same-language answers lost to other languages' pages),
+    so `rank` keeps plain cosines."""
     out = np.zeros(len(languages), dtype=np.float32)
     groups: dict[str, list[int]] = {}
     for i, language in enumerate(languages):
