@@ -90,16 +90,22 @@ ensure_venv() {
 # Rasa 3.6 runs on Python 3.10 only: its own environment, as Rasa ships its own image.
 RASA_VENV="$ROOT/.venv-rasa"
 RASA_PIN="rasa==3.6.21"
+# The NLU's dense featurizer (bot/components/dense.py) runs the multilingual encoder through ONNX Runtime:
+# no CPU build of torch exists for Python 3.10 on PyPI.
+RASA_EXTRAS="onnxruntime==1.23.2 tokenizers==0.23.3"
 ensure_rasa_venv() {
     local stamp="$RASA_VENV/.kate-setup"
-    if [ -x "$RASA_VENV/bin/rasa" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$RASA_PIN" ]; then return 0; fi
+    if [ -x "$RASA_VENV/bin/rasa" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$RASA_PIN $RASA_EXTRAS" ]; then
+        return 0
+    fi
     local py
     py="$(find_python 3.10)" || { say "Python 3.10 not found (PATH or pyenv): Rasa 3.6 needs it"; exit 1; }
     [ -x "$RASA_VENV/bin/python" ] || { say "creating .venv-rasa with $py"; "$py" -m venv "$RASA_VENV"; }
     say "installing $RASA_PIN into .venv-rasa (first run takes a few minutes)"
     VENV="$RASA_VENV" pip_install --upgrade pip
-    VENV="$RASA_VENV" pip_install "$RASA_PIN"
-    echo "$RASA_PIN" >"$stamp"
+    # shellcheck disable=SC2086 # RASA_EXTRAS is a list of pins
+    VENV="$RASA_VENV" pip_install "$RASA_PIN" $RASA_EXTRAS
+    echo "$RASA_PIN $RASA_EXTRAS" >"$stamp"
     say ".venv-rasa ready"
 }
 

@@ -16,10 +16,24 @@ def rasa_venv(settings: Settings | None = None) -> Path:
     return (settings or Settings.from_env()).rasa_venv
 
 
-def rasa_env(base: dict[str, str] | None = None, home: Path | None = None) -> dict[str, str]:
+def nlu_encoder(settings: Settings) -> Path:
+    """The ONNX sentence encoder the NLU's dense featurizer reads (bot/components/dense.py), exported
+    from the offline base encoder when missing (about 20 s, once)."""
+    from qa_engine.sentence_encoder import build_sentence_encoder
+
+    return build_sentence_encoder(settings.models_dir, progress=True)
+
+
+def rasa_env(
+    base: dict[str, str] | None = None, home: Path | None = None, encoder: Path | None = None
+) -> dict[str, str]:
+    """`encoder`: the folder `nlu_encoder` returns; every Rasa process that trains, tests or serves the
+    bot needs it (the pipeline's dense featurizer)."""
     env = dict(os.environ if base is None else base)
     if home is not None:  # Rasa's training cache, else .rasa/ in the working directory
         env["RASA_CACHE_DIRECTORY"] = str(home / "rasa-cache")
+    if encoder is not None:
+        env["KATE_NLU_ENCODER"] = str(encoder)
     env.update(
         PYTHONPATH=str(BOT_DIR),  # the custom NLU component (components/language.py)
         RASA_TELEMETRY_ENABLED="false",

@@ -191,12 +191,19 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     return chat(args.url or f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook")
 
 
+def cmd_build_encoder(args: argparse.Namespace, settings: Settings) -> int:
+    from core.rasa import nlu_encoder
+
+    print(nlu_encoder(settings))
+    return 0
+
+
 def cmd_bot_eval(args: argparse.Namespace, settings: Settings) -> int:
     from measure.answer_threshold import run_answers_eval
     from measure.bot_eval import run_eval
 
     run_answers_eval(settings, args.output)
-    return 0 if args.answers_only else run_eval(args.folds, args.output)
+    return 0 if args.answers_only else run_eval(args.folds, args.output, settings)
 
 
 def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
@@ -746,6 +753,9 @@ def build_parser() -> argparse.ArgumentParser:
     bot_eval.add_argument("--answers-only", action="store_true", help="only the intranet answers' threshold")
     bot_eval.add_argument("--output", type=Path, default=Path("docs/bot-results.md"))
     bot_eval.set_defaults(func=cmd_bot_eval)
+    bot.add_parser(
+        "build-encoder", help="export the NLU's ONNX sentence encoder (kate up does it when missing)"
+    ).set_defaults(func=cmd_build_encoder)
     actions = sub.add_parser("actions", help="run the Rasa action server (kate up starts it)")
     actions.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     actions.set_defaults(func=cmd_actions)

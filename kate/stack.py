@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.rasa import BOT_DIR, rasa_env, rasa_venv
+from core.rasa import BOT_DIR, nlu_encoder, rasa_env, rasa_venv
 from core.settings import Settings, mask_url
 from knowledge.store import describe
 
@@ -36,9 +36,12 @@ def say(text: str) -> None:
 
 
 # -- the bot model ------------------------------------------------------------------------------------------
-def bot_fingerprint(bot_dir: Path = BOT_DIR) -> str:
-    """A hash of everything `rasa train` reads (config, domain, data, custom components)."""
+def bot_fingerprint(bot_dir: Path = BOT_DIR, encoder: Path | None = None) -> str:
+    """A hash of everything `rasa train` reads (config, domain, data, custom components, and the NLU
+    encoder's build manifest, which names its weights' sha256)."""
     digest = hashlib.sha256()
+    if encoder is not None:
+        digest.update((encoder / "kate-build.json").read_bytes())
     for name in BOT_INPUTS:
         path = bot_dir / name
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -51,7 +54,8 @@ def bot_fingerprint(bot_dir: Path = BOT_DIR) -> str:
 def ensure_bot_model(settings: Settings) -> Path:
     """The trained bot for the current bot/ files: reused when it exists, else trained (about a minute)."""
     models = settings.home / "bot-models"
-    target = models / f"kate-{bot_fingerprint()}.tar.gz"
+    encoder = nlu_encoder(settings)
+    target = models / f"kate-{bot_fingerprint(encoder=encoder)}.tar.gz"
     if target.is_file():
         return target
     rasa = rasa_venv(settings) / "bin" / "rasa"
@@ -66,8 +70,8 @@ def ensure_bot_model(settings: Settings) -> Path:
         result = subprocess.run(
             [str(rasa), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
              "--out", str(models), "--fixed-model-name", target.name.removesuffix(".tar.gz")],
-            cwd=BOT_DIR, env=rasa_env(home=settings.home), stdout=out, stderr=subprocess.STDOUT,
-            timeout=1800,
+            cwd=BOT_DIR, env=rasa_env(home=settings.home, encoder=encoder), stdout=out,
+            stderr=subprocess.STDOUT, timeout=1800,
         )  # fmt: skip
     if result.returncode != 0 or not target.is_file():
         raise ServiceError(
@@ -126,7 +130,7 @@ def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool
             health_url=f"http://127.0.0.1:{settings.rasa_port}/",
             url=f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
             log=str(logs / "rasa.log"),
-            env={**rasa_env({}), **rasa_vars},
+            env={**rasa_env({}, encoder=nlu_encoder(settings)), **rasa_vars},
             cwd=str(BOT_DIR),
             ready_timeout_s=300,
         )
