@@ -91,6 +91,37 @@ def test_the_test_messages_are_not_training_examples():
     assert not copies, copies
 
 
+def _words(text: str) -> str:
+    """Lower-cased words only: "Thx!!" and "thx" are the same message to a classifier."""
+    return re.sub(r"[^\w]+", " ", text).strip().lower()
+
+
+def test_the_held_out_test_set_covers_every_intent_and_copies_no_training_example():
+    """bot/nlu-test/ (`kate bot eval`'s test set): 15 messages or more per intent and language, every
+    trained intent present, none of them a training example even up to case and punctuation."""
+    import yaml
+
+    trained = {_words(t) for t in training_examples()}
+    intents = {
+        item["intent"]
+        for path in (BOT / "data" / "nlu").glob("*.yml")
+        for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []
+        if "intent" in item
+    }
+    for language in ("en", "fr", "ja"):
+        data = yaml.safe_load((BOT / "nlu-test" / f"{language}.yml").read_text(encoding="utf-8"))["nlu"]
+        per_intent = {
+            item["intent"]: [line[2:] for line in item["examples"].splitlines() if line.startswith("- ")]
+            for item in data
+        }
+        assert set(per_intent) == intents, (language, intents ^ set(per_intent))
+        assert min(len(v) for v in per_intent.values()) >= 15, language
+        messages = [m for v in per_intent.values() for m in v]
+        assert len({_words(m) for m in messages}) == len(messages), f"{language}: a message is repeated"
+        copies = [m for m in messages if _words(m) in trained]
+        assert not copies, (language, copies)
+
+
 @pytest.mark.parametrize(("text", "intent", "language"), CASES)
 def test_intents_and_language_in_three_languages(stack, text, intent, language):
     parsed = stack.parse(text)
