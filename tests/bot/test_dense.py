@@ -24,12 +24,13 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from rasa.shared.nlu.training_data.message import Message
 from components.dense import MultilingualSentenceFeaturizer, EncoderMissing
+defaults = MultilingualSentenceFeaturizer.get_default_config()
 try:
-    MultilingualSentenceFeaturizer({"encoder": sys.argv[2] + "-missing"}, "dense")
+    MultilingualSentenceFeaturizer({**defaults, "encoder": sys.argv[2] + "-missing"}, "dense")
     print(json.dumps({"missing": None}))
 except EncoderMissing as exc:
     print(json.dumps({"missing": str(exc)}))
-featurizer = MultilingualSentenceFeaturizer({"encoder": sys.argv[2]}, "dense")
+featurizer = MultilingualSentenceFeaturizer({**defaults, "encoder": sys.argv[2]}, "dense")
 messages = [Message.build(text=t) for t in json.loads(sys.argv[3])]
 featurizer.process(messages)
 out = []
@@ -53,7 +54,7 @@ def test_dense_features_in_rasas_environment_match_the_ranker_and_cross_language
     missing, features = lines[0]["missing"], lines[1]["features"]
     assert missing and "KATE_NLU_ENCODER" in missing and "-missing" in missing  # a clear error, not a crash
 
-    assert all(not f["sequence"] for f in features)  # sentence features only: tokens keep the sparse ones
+    assert all(not f["sequence"] for f in features)  # sentence features only: a linear SVM needs no more
     vectors = np.array([f["sentence"][0] for f in features], dtype=np.float32)
     assert vectors.shape == (4, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
