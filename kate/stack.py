@@ -51,10 +51,10 @@ def bot_fingerprint(bot_dir: Path = BOT_DIR, encoder: Path | None = None) -> str
     return digest.hexdigest()[:16]
 
 
-def ensure_bot_model(settings: Settings) -> Path:
-    """The trained bot for the current bot/ files: reused when it exists, else trained (about a minute)."""
+def ensure_bot_model(settings: Settings, encoder: Path) -> Path:
+    """The trained bot for the current bot/ files: reused when it exists, else trained (about a minute).
+    `encoder`: the NLU's sentence encoder folder (`core.rasa.nlu_encoder`)."""
     models = settings.home / "bot-models"
-    encoder = nlu_encoder(settings)
     target = models / f"kate-{bot_fingerprint(encoder=encoder)}.tar.gz"
     if target.is_file():
         return target
@@ -82,7 +82,11 @@ def ensure_bot_model(settings: Settings) -> Path:
 
 
 # -- the services -------------------------------------------------------------------------------------------
-def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool) -> list[Service]:
+def plan(
+    settings: Settings, redis_url: str, model: Path, token: str, demo: bool, encoder: Path | None = None
+) -> list[Service]:
+    """`encoder`: the NLU's sentence encoder folder, handed to Rasa as KATE_NLU_ENCODER (`up` exports it
+    once and passes the same folder to the bot's training)."""
     logs = run_dir(settings)
     env = {"REDIS_URL": redis_url, "KATE_HOME": str(settings.home)}
 
@@ -130,7 +134,7 @@ def plan(settings: Settings, redis_url: str, model: Path, token: str, demo: bool
             health_url=f"http://127.0.0.1:{settings.rasa_port}/",
             url=f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
             log=str(logs / "rasa.log"),
-            env={**rasa_env({}, encoder=nlu_encoder(settings)), **rasa_vars},
+            env={**rasa_env({}, encoder=encoder), **rasa_vars},
             cwd=str(BOT_DIR),
             ready_timeout_s=300,
         )
@@ -172,7 +176,8 @@ def up(settings: Settings, detach: bool) -> int:
         ensure_model(settings, settings.qa_model)
         if settings.ranker:
             ensure_model(settings, settings.ranker)
-        model = ensure_bot_model(settings)
+        encoder = nlu_encoder(settings)  # verified once (it hashes ~1 GB): training and serving share it
+        model = ensure_bot_model(settings, encoder)
     except ServiceError as exc:
         say(str(exc))
         return 1
@@ -180,7 +185,7 @@ def up(settings: Settings, detach: bool) -> int:
     procs: list[tuple[Service, subprocess.Popen]] = []
     code, running = 1, False
     try:
-        for service in plan(settings, redis_url, model, state.rasa_token, demo):
+        for service in plan(settings, redis_url, model, state.rasa_token, demo, encoder):
             say(f"starting {service.name} (log: {service.log})")
             proc = start(service, os.environ)
             procs.append((service, proc))
