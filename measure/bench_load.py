@@ -36,7 +36,7 @@ from knowledge.feedback import FeedbackLog
 from .bench import write_section
 
 SECTION = "load"
-BOT_NLU = Path(__file__).resolve().parents[1] / "bot" / "data" / "nlu"
+BOT_NLU = Path(__file__).resolve().parents[1] / "bot" / "data" / "nlu"  # <language>/<concern>.yml
 SCRIPTED_INTENTS = {"leave_policy", "payroll_date", "remote_work", "offices", "working_hours", "benefits"}
 THANKS = ("Thanks for", "Merci", "ありがとう")
 
@@ -44,7 +44,7 @@ THANKS = ("Thanks for", "Merci", "ありがとう")
 def scripted_questions() -> list[str]:
     """Training examples of scripted HR intents, in every language of the bot."""
     out = []
-    for path in sorted(BOT_NLU.glob("*.yml")):
+    for path in sorted(BOT_NLU.glob("*/hr.yml")):
         for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
             if item.get("intent") in SCRIPTED_INTENTS:
                 lines = [x.strip()[2:] for x in str(item.get("examples", "")).splitlines()]

@@ -84,7 +84,8 @@ def cross_validate(
     folder = work / re.sub(r"\W+", "-", name).strip("-")
     data = folder / "data"
     data.mkdir(parents=True)
-    shutil.copy(BOT_DIR / "data" / "nlu" / f"{language}.yml", data / f"{language}.yml")
+    for f in (BOT_DIR / "data" / "nlu" / language).glob("*.yml"):
+        shutil.copy(f, data / f.name)
     shutil.copy(BOT_DIR / "data" / "nlu" / "cities.yml", data / "cities.yml")
     config = folder / "config.yml"
     config.write_text(yaml.safe_dump(eval_config(char_ngrams, dense), allow_unicode=True), encoding="utf-8")
@@ -156,8 +157,8 @@ def test_set(work: Path, encoder: Path, dense: bool = True) -> list[CVResult]:
     folder = work / ("test-dense" if dense else "test-sparse")
     data = folder / "data"
     data.mkdir(parents=True)
-    for f in (BOT_DIR / "data" / "nlu").glob("*.yml"):
-        shutil.copy(f, data / f.name)
+    for f in (BOT_DIR / "data" / "nlu").rglob("*.yml"):
+        shutil.copy(f, data / f"{f.parent.name}-{f.name}")
     config = folder / "config.yml"
     config.write_text(yaml.safe_dump(eval_config(dense=dense), allow_unicode=True), encoding="utf-8")
     print(f"  test set{name}: training on every example...", file=sys.stderr, flush=True)

@@ -104,7 +104,7 @@ def test_the_held_out_test_set_covers_every_intent_and_copies_no_training_exampl
     trained = {_words(t) for t in training_examples()}
     intents = {
         item["intent"]
-        for path in (BOT / "data" / "nlu").glob("*.yml")
+        for path in (BOT / "data" / "nlu").rglob("*.yml")
         for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []
         if "intent" in item
     }
