@@ -27,8 +27,8 @@ def nlu_encoder(settings: Settings) -> Path:
 def rasa_env(
     base: dict[str, str] | None = None, home: Path | None = None, encoder: Path | None = None
 ) -> dict[str, str]:
-    """`encoder`: the folder `nlu_encoder` returns, for a pipeline with the dense featurizer (`kate bot
-    eval`'s candidate; `kate up` passes it too, so that switching the pipeline is a change of config)."""
+    """`encoder`: the folder `nlu_encoder` returns, which the NLU's dense featurizer reads
+    (bot/components/dense.py, in the bot's pipeline since its intents are classified on it)."""
     env = dict(os.environ if base is None else base)
     if home is not None:  # Rasa's training cache, else .rasa/ in the working directory
         env["RASA_CACHE_DIRECTORY"] = str(home / "rasa-cache")

@@ -1,11 +1,11 @@
-"""Dense multilingual sentence features for DIET, from the encoder Kate's ranker is built on.
+"""Dense multilingual sentence features for the NLU, from the encoder Kate's ranker is built on.
 
-Why: with only word and character n-grams, DIET learns each language from its own examples, and a
-paraphrase that shares few n-grams with them is a guess. Multilingual E5 puts "combien de congés ai-je ?"
-next to "how many days of leave do I get?" and next to other phrasings of either, so DIET gets evidence
-that carries across wordings and languages. The encoder runs here through ONNX Runtime (Rasa's Python 3.10
-environment has no CPU torch): Kate exports it once (qa_engine/sentence_encoder.py) and hands its folder
-to Rasa's processes as KATE_NLU_ENCODER.
+Why: with only word and character n-grams, a classifier learns each language from its own examples, and
+a paraphrase that shares few n-grams with them is a guess. Multilingual E5 puts "combien de congés ai-je ?"
+next to "how many days of leave do I get?" and next to other phrasings of either, so the intent classifier
+(components/intent.py) gets evidence that carries across wordings and languages. The encoder runs here
+through ONNX Runtime (Rasa's Python 3.10 environment has no CPU torch): Kate exports it once
+(qa_engine/sentence_encoder.py) and hands its folder to Rasa's processes as KATE_NLU_ENCODER.
 
 One session per Rasa process (a module-level cache: Rasa builds the component for training, for each
 cross-validation fold and for serving), and the vectors of the latest messages are kept, so a message
@@ -127,7 +127,7 @@ class MultilingualSentenceFeaturizer(DenseFeaturizer, GraphComponent):
         for message in messages:
             text = message.get(TEXT)
             if not isinstance(text, str):
-                continue  # training examples of responses or actions: DIET classifies texts only
+                continue  # training examples of responses or actions: only texts are classified
             vector = self.encoder.vector(text)[np.newaxis, :]
             self.add_features_to_message(sequence=None, sentence=vector, attribute=TEXT, message=message)
         return messages
