@@ -91,8 +91,9 @@ ensure_venv() {
 RASA_VENV="$ROOT/.venv-rasa"
 RASA_PIN="rasa==3.6.21"
 # The NLU's dense featurizer (bot/components/dense.py) runs the multilingual encoder through ONNX Runtime:
-# no CPU build of torch exists for Python 3.10 on PyPI.
-RASA_EXTRAS="onnxruntime==1.23.2 tokenizers==0.23.3"
+# no CPU build of torch exists for Python 3.10 on PyPI. py3langid: the language detector
+# (bot/components/language.py); 0.2.2, the last release that does not require numpy 2 (Rasa pins 1.23).
+RASA_EXTRAS="onnxruntime==1.23.2 tokenizers==0.23.3 py3langid==0.2.2"
 ensure_rasa_venv() {
     local stamp="$RASA_VENV/.kate-setup"
     if [ -x "$RASA_VENV/bin/rasa" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$RASA_PIN $RASA_EXTRAS" ]; then

@@ -1,4 +1,4 @@
-"""What the action server says to employees, in English, French and Japanese.
+"""What the action server says to employees, in English, French, Japanese, German and Spanish.
 
 Scripted HR answers are the company's content (knowledge/scripted.py, edited in the admin console);
 these are the sentences the custom actions build around them, intranet answers and votes. Every
@@ -7,7 +7,7 @@ language has every key (tests check it), and an unknown language falls back to E
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "fr", "ja")
+LANGUAGES = ("en", "fr", "ja", "de", "es")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -26,6 +26,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "language_en": "English",
         "language_fr": "French",
         "language_ja": "Japanese",
+        "language_de": "German",
+        "language_es": "Spanish",
         "source": "Source: {link}",
         "unsure": "I could not find a confident answer on the intranet.",
         "no_other": "I have no other answer from a different page.",
@@ -64,6 +66,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "language_en": "anglais",
         "language_fr": "français",
         "language_ja": "japonais",
+        "language_de": "allemand",
+        "language_es": "espagnol",
         "source": "Source : {link}",
         "unsure": "Je n'ai pas trouvé de réponse fiable sur l'intranet.",
         "no_other": "Je n'ai pas d'autre réponse tirée d'une autre page.",
@@ -101,6 +105,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "language_en": "英語",
         "language_fr": "フランス語",
         "language_ja": "日本語",
+        "language_de": "ドイツ語",
+        "language_es": "スペイン語",
         "source": "出典：{link}",
         "unsure": "イントラネットで確かな回答が見つかりませんでした。",
         "no_other": "別のページからの回答はありません。",
@@ -119,6 +125,87 @@ TEXTS: dict[str, dict[str, str]] = {
         "vote_lost": "申し訳ありません。評価を記録できませんでした。後でもう一度お試しください。",
         "internal_error": "申し訳ありません。回答中にこちら側で問題が発生しました。もう一度お試しいただくか、"
         "人事部に直接お問い合わせください。",
+    },
+    "de": {
+        "conflict": "Achtung: Eine andere Seite sagt etwas anderes. Bitte prüfen Sie beide Seiten "
+        "oder fragen Sie HR:",
+        "more_items": "…und {count} weitere auf der Seite.",
+        "outdated": "(aus einem Abschnitt, den die Seite als veraltet kennzeichnet)",
+        "verified": "Von HR bestätigt.",
+        "offer_hr": "Möchten Sie jemanden aus HR fragen?",
+        "contact_button": "HR kontaktieren",
+        "contact_intro": "So erreichen Sie HR:",
+        "contact_mail": "E-Mail: {link} (Ihre Frage steht in der E-Mail)",
+        "contact_ticket": "Ticket: {link}",
+        "contact_phone": "Telefon: {phone}",
+        "no_contact": "Ich habe noch keinen HR-Kontakt für Sie. Bitte fragen Sie Ihre Führungskraft, "
+        "an wen Sie sich wenden können.",
+        "other_language": "HR hat diese Antwort nur auf {name} geschrieben:",
+        "language_en": "Englisch",
+        "language_fr": "Französisch",
+        "language_ja": "Japanisch",
+        "language_de": "Deutsch",
+        "language_es": "Spanisch",
+        "source": "Quelle: {link}",
+        "unsure": "Ich habe im Intranet keine sichere Antwort gefunden.",
+        "no_other": "Ich habe keine andere Antwort von einer anderen Seite.",
+        "pages_help": "Diese Seiten könnten helfen:",
+        "another": "Hier ist eine andere Antwort, von einer anderen Seite:",
+        "sources_down": "Ich kann die Intranetseiten gerade nicht lesen. Bitte versuchen Sie es in ein paar "
+        "Minuten erneut oder wenden Sie sich direkt an HR.",
+        "too_slow": "Das Intranet ist gerade zu langsam, um zu antworten. Bitte versuchen Sie es gleich noch "
+        "einmal.",
+        "reader_down": "Mein Lesedienst ist gerade nicht verfügbar, daher kann ich das Intranet nicht "
+        "durchsuchen. Bitte versuchen Sie es in ein paar Minuten erneut oder wenden Sie sich direkt an HR.",
+        "empty": "Ihre Nachricht war leer. Was möchten Sie über HR wissen?",
+        "too_long": "Ihre Nachricht ist zu lang für mich ({length} Zeichen). Bitte stellen Sie eine "
+        "Frage mit höchstens {limit} Zeichen.",
+        "thanks_up": "Danke für Ihr Feedback! 👍",
+        "thanks_down": "Danke für den Hinweis. Ich versuche es noch einmal.",
+        "nothing_to_rate": "Es gibt noch keine Antwort zu bewerten. Stellen Sie mir zuerst eine Frage!",
+        "vote_lost": "Entschuldigung, ich konnte Ihre Bewertung gerade nicht speichern. Bitte versuchen "
+        "Sie es später erneut.",
+        "internal_error": "Entschuldigung, bei mir ist beim Antworten etwas schiefgelaufen. Bitte "
+        "versuchen Sie es erneut oder wenden Sie sich direkt an HR.",
+    },
+    "es": {
+        "conflict": "Atención: otra página dice algo distinto. Revise las dos páginas o pregunte a RR. HH.:",
+        "more_items": "…y {count} más en la página.",
+        "outdated": "(de una sección que la página marca como desactualizada)",
+        "verified": "Confirmado por RR. HH.",
+        "offer_hr": "¿Quiere preguntar a una persona de RR. HH.?",
+        "contact_button": "Contactar con RR. HH.",
+        "contact_intro": "Puede contactar con RR. HH. aquí:",
+        "contact_mail": "Correo: {link} (su pregunta va en el correo)",
+        "contact_ticket": "Solicitud: {link}",
+        "contact_phone": "Teléfono: {phone}",
+        "no_contact": "Todavía no tengo un contacto de RR. HH. que darle. Pregunte a su responsable a quién "
+        "dirigirse.",
+        "other_language": "RR. HH. escribió esta respuesta solo en {name}:",
+        "language_en": "inglés",
+        "language_fr": "francés",
+        "language_ja": "japonés",
+        "language_de": "alemán",
+        "language_es": "español",
+        "source": "Fuente: {link}",
+        "unsure": "No he encontrado una respuesta fiable en la intranet.",
+        "no_other": "No tengo otra respuesta de una página distinta.",
+        "pages_help": "Estas páginas pueden ayudarle:",
+        "another": "Aquí tiene otra respuesta, de otra página:",
+        "sources_down": "Ahora mismo no puedo leer las páginas de la intranet. Inténtelo de nuevo en unos "
+        "minutos o contacte directamente con RR. HH.",
+        "too_slow": "La intranet va demasiado lenta para responder ahora. Inténtelo de nuevo en un momento.",
+        "reader_down": "Mi servicio de lectura no está disponible ahora, así que no puedo buscar en la "
+        "intranet. Inténtelo de nuevo en unos minutos o contacte directamente con RR. HH.",
+        "empty": "Su mensaje estaba vacío. ¿Qué quiere saber sobre RR. HH.?",
+        "too_long": "Su mensaje es demasiado largo para mí ({length} caracteres). Haga una sola pregunta de "
+        "{limit} caracteres como máximo.",
+        "thanks_up": "¡Gracias por su opinión! 👍",
+        "thanks_down": "Gracias por decírmelo. Lo intento de nuevo.",
+        "nothing_to_rate": "Todavía no hay ninguna respuesta que valorar. ¡Hágame primero una pregunta!",
+        "vote_lost": "Lo siento, no he podido registrar su valoración ahora. Inténtelo de nuevo más tarde.",
+        "internal_error": "Lo siento, algo ha fallado por mi parte al responder. Inténtelo de nuevo o "
+        "contacte directamente con RR. HH.",
     },
 }
 

@@ -33,7 +33,13 @@ MAX_IMPORT_CHARS = 1_000_000
 _URL_LINE = re.compile(r"^\S+://\S+$")
 
 
-CONSOLE_LANGUAGES = ("en", "fr", "ja")  # the answer columns shown even when empty
+CONSOLE_LANGUAGES = (
+    "en",
+    "fr",
+    "ja",
+    "de",
+    "es",
+)  # the answer columns shown even when empty: the bot's languages
 
 
 @dataclass

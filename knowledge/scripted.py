@@ -38,7 +38,7 @@ HR_INTENTS = (
     "parental_leave",
 )  # fmt: skip
 # The order in which another language's answer stands in for a missing one.
-FALLBACK_LANGUAGES = ("en", "fr", "ja")
+FALLBACK_LANGUAGES = ("en", "fr", "ja", "de", "es")
 MAX_TEXT = 4000
 MAX_ANSWERS = 2000  # the whole hash: intents x variants x languages, far above any real company's
 _NAME = re.compile(r"^[a-z0-9_]{1,64}$")

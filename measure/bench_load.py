@@ -38,7 +38,8 @@ from .bench import write_section
 SECTION = "load"
 BOT_NLU = Path(__file__).resolve().parents[1] / "bot" / "data" / "nlu"  # <language>/<concern>.yml
 SCRIPTED_INTENTS = {"leave_policy", "payroll_date", "remote_work", "offices", "working_hours", "benefits"}
-THANKS = ("Thanks for", "Merci", "ありがとう")
+# the start of the action server's thanks for a vote, in each language (actions/messages.py thanks_up/down)
+THANKS = ("Thanks for", "Merci", "ありがとう", "Danke für", "Gracias por")
 
 
 def scripted_questions() -> list[str]:

@@ -46,6 +46,20 @@ var STRINGS = {
     restart: "新しい会話", you: "あなた", kate: "Kate", label: "メッセージ",
     welcome: "こんにちは！人事アシスタントのKateです。休暇、給与、オフィス、イントラネットの内容について何でも聞いてください。",
   },
+  de: {
+    title: "Kate · HR-Assistentin", open: "Mit Kate chatten", close: "Chat schließen",
+    placeholder: "Stellen Sie eine HR-Frage…", send: "Senden", typing: "Kate schreibt…",
+    offline: "Verbindung verloren. Neuer Versuch…", helpful: "Hilfreich", notHelpful: "Nicht hilfreich",
+    restart: "Neues Gespräch", you: "Sie", kate: "Kate", label: "Ihre Nachricht",
+    welcome: "Hallo! Ich bin Kate, Ihre HR-Assistentin. Fragen Sie mich zu Urlaub, Gehalt, Büros oder allem, was im Intranet steht.",
+  },
+  es: {
+    title: "Kate · Asistente de RR. HH.", open: "Chatear con Kate", close: "Cerrar el chat",
+    placeholder: "Haga una pregunta de RR. HH.…", send: "Enviar", typing: "Kate está escribiendo…",
+    offline: "Conexión perdida. Reconectando…", helpful: "Útil", notHelpful: "No es útil",
+    restart: "Nueva conversación", you: "Usted", kate: "Kate", label: "Su mensaje",
+    welcome: "¡Hola! Soy Kate, su asistente de RR. HH. Pregúnteme por vacaciones, nómina, oficinas o cualquier cosa de la intranet.",
+  },
 };
 
 function pickLanguage() {

@@ -84,6 +84,33 @@ def test_off_script_questions_are_answered_from_the_right_page(stack):
         assert [b["title"] for b in replies[0]["buttons"]] == ["👍", "👎"]
 
 
+def test_german_and_spanish_employees_are_answered_in_their_language(stack):
+    """The demo company wrote its answers in en/fr/ja: a German employee gets HR's English answer,
+    introduced in German; Kate's own small talk exists in German and Spanish."""
+    (payday,) = stack.say("Wann wird das Gehalt überwiesen?")
+    intro = TEXTS["de"]["other_language"].format(name="Englisch")
+    assert payday["text"] == f"{intro}\n\n{demo_answer('payroll_date')}", payday
+    assert [b["title"] for b in payday["buttons"]] == ["👍", "👎"]
+    (hello,) = stack.say("¡Hola! ¿Qué tal?")
+    assert hello["text"] in ("¡Hola! ¿En qué puedo ayudarle hoy con RR. HH.?", SPANISH_WELCOME), hello
+
+
+SPANISH_WELCOME = (
+    "¡Hola! Soy Kate, su asistente de RR. HH. Pregúnteme por vacaciones, nómina, teletrabajo o cualquier "
+    "cosa de la intranet de RR. HH."
+)
+
+
+def test_a_question_in_another_language_is_read_from_the_intranet_never_scripted(stack):
+    scripted = {
+        demo_answer(key, language) for key in ("payroll_date", "leave_policy") for language in ("en", "fr")
+    }
+    (reply,) = stack.say("Quantos dias de férias eu tenho por ano?")
+    text = reply["text"]
+    assert not any(answer in text for answer in scripted), text
+    assert "Source:" in text or TEXTS["en"]["unsure"] in text, text  # the reader's answer, in English words
+
+
 def test_thumbs_up_is_logged_once_with_every_field(stack):
     sender = uuid.uuid4().hex
     answer = stack.say("When is payday?", sender)[0]
