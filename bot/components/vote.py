@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import joblib
 import scipy.sparse
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -27,57 +24,19 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.linear_model import LogisticRegression
 
 from components.intent import sentence_features
+from components.stored import StoredModelComponent
 
-MODEL_FILE = "vote-extractor.joblib"
 INTENT_NAME = "feedback"
 ENTITY = "vote"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class VoteExtractor(GraphComponent, EntityExtractorMixin):
+class VoteExtractor(StoredModelComponent, EntityExtractorMixin):
     """Adds `vote: up|down` to a message whose intent is `feedback`."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"C": 10.0, "dense_weight": 3.0}
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: LogisticRegression | None = None,
-    ) -> None:
-        self.config = {**self.get_default_config(), **config}
-        self.model_storage = model_storage
-        self.resource = resource
-        self.model = model
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> VoteExtractor:
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> VoteExtractor:
-        try:
-            with model_storage.read_from(resource) as folder:
-                model = joblib.load(folder / MODEL_FILE)
-        except (ValueError, FileNotFoundError):
-            model = None
-        return cls(config, model_storage, resource, model)
 
     def train(self, training_data: TrainingData) -> Resource:
         rows, labels = [], []
@@ -92,10 +51,7 @@ class VoteExtractor(GraphComponent, EntityExtractorMixin):
         if len(set(labels)) < 2:
             return self.resource
         classifier = LogisticRegression(C=float(self.config["C"]), max_iter=3000)
-        self.model = classifier.fit(scipy.sparse.vstack(rows).tocsr(), labels)
-        with self.model_storage.write_to(self.resource) as folder:
-            joblib.dump(self.model, folder / MODEL_FILE)
-        return self.resource
+        return self.save(classifier.fit(scipy.sparse.vstack(rows).tocsr(), labels))
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
