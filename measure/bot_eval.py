@@ -14,9 +14,10 @@ its intent is `ask_intranet` or its confidence is under the threshold, so a righ
 intent kept when it is the right one, or the reader for a message labelled ask_intranet. The two mistakes
 cost about the same: a wrong scripted answer is a wrong answer (the employee presses 👎 and the reader
 answers), and a needless fallback still gets an answer from the intranet, just not HR's own text.
-Also the sentence encoder's time per message. Results go to docs/bot-results.md and
-docs/bot-confidence.png; it takes a while on a CPU (one training per fold and pipeline): progress is
-printed.
+Also the sentence encoder's time per message, and the share of each language's test messages the
+language detector recognises. Results go to docs/bot-results.md, docs/bot-confidence.png and
+docs/bot-nlu-predictions.json (every prediction, to re-derive a threshold); it takes a while on a CPU
+(one training per fold and pipeline): progress is printed.
 """
 
 from __future__ import annotations
@@ -378,6 +379,20 @@ def render(
     return "\n".join(lines)
 
 
+ROW = "language, gold intent, predicted intent, confidence, and the text when the prediction is wrong"
+
+
+def _row(p: Prediction) -> list:
+    """A compact record of one prediction for docs/bot-nlu-predictions.json (thresholds can be re-derived)."""
+    return [
+        p.language,
+        p.gold,
+        p.predicted,
+        round(p.confidence, 4),
+        *([p.text] if p.predicted != p.gold else []),
+    ]
+
+
 def run_eval(folds: int, output: Path, settings: Settings | None = None) -> int:
     encoder = nlu_encoder(settings or Settings.from_env())
     latency = encoder_latency(encoder)
@@ -385,10 +400,10 @@ def run_eval(folds: int, output: Path, settings: Settings | None = None) -> int:
         work = Path(tmp)
         cv = [cross_validate(folds, work, encoder, shipped) for shipped in (True, False)]
         tested = [test_set(work, encoder, shipped) for shipped in (True, False)]
-    raw = {f"{kind} {run.pipeline}": [vars(p) for p in run.predictions]
-           for kind, runs in (("cv", cv), ("test", tested)) for run in runs}  # fmt: skip
+    raw = {f"{kind} {run.pipeline}": [_row(p) for p in run.predictions]
+           for kind, runs in (("cv", cv[:1]), ("test", tested)) for run in runs}  # fmt: skip
     (output.parent / "bot-nlu-predictions.json").write_text(
-        json.dumps(raw, ensure_ascii=False), encoding="utf-8"
+        json.dumps({"row": ROW, **raw}, ensure_ascii=False), encoding="utf-8"
     )
     threshold = suggest_threshold(cv[0].predictions)
     plot(cv, threshold, output.parent / "bot-confidence.png")
