@@ -6,7 +6,7 @@ feedback.yml) with the same features as the intent classifier (components/intent
 to a message classified `feedback`.
 
 Why not DIET, which extracted it before: DIET trains for minutes on every example of every language (six
-seconds an epoch on 2,300 examples, on two CPU cores) to tag one entity on one intent, and the whole
+seconds an epoch on 1,700 examples, on two CPU cores) to tag one entity on one intent, and the whole
 message is the vote anyway. A logistic regression on the feedback examples trains in a second.
 """
 

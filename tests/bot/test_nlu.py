@@ -92,9 +92,8 @@ FOLLOW_UPS = [
 
 
 def test_the_test_messages_are_not_training_examples():
-    copies = [
-        t for t in [*(c[0] for c in CASES + CITY_CASES), *FOLLOW_UPS] if t.lower() in training_examples()
-    ]
+    texts = [*(c[0] for c in CASES + CITY_CASES + TYPED_VOTES), *FOLLOW_UPS]
+    copies = [t for t in texts if t.lower() in training_examples()]
     assert not copies, copies
 
 
@@ -176,3 +175,19 @@ def test_a_language_the_nlu_does_not_know_goes_to_the_reader_answered_in_english
         parsed = stack.parse(text)
         languages = [e["value"] for e in parsed["entities"] if e["entity"] == "language"]
         assert parsed["intent"] == {"name": "nlu_fallback", "confidence": 1.0} and languages == ["en"], parsed
+
+
+TYPED_VOTES = [
+    ("that answer is completely wrong", "down"),
+    ("Das war wirklich hilfreich", "up"),
+    ("die Antwort ist leider falsch", "down"),
+    ("回答は間違っています", "down"),
+]
+
+
+@pytest.mark.parametrize(("text", "vote"), TYPED_VOTES)
+def test_a_typed_vote_is_feedback_with_its_direction(stack, text, vote):
+    """components/vote.py: the up or down of a vote typed instead of pressed, in any language."""
+    parsed = stack.parse(text)
+    votes = [e["value"] for e in parsed["entities"] if e["entity"] == "vote"]
+    assert (parsed["intent"]["name"], votes) == ("feedback", [vote]), parsed
