@@ -4,7 +4,8 @@
   edits it in the admin console), with 👍/👎; an intent the company wrote no answer for is read from
   the intranet, as an off-script question is.
 - `action_answer_from_knowledge`: when NLU is unsure (`nlu_fallback`), the best answer span across
-  every intranet page, its sentence and its source linked, with 👍/👎.
+  every intranet page, its sentence and its source linked, with 👍/👎; for a message NLU took as off
+  topic (`out_of_scope`) too, and when the intranet has no answer, Kate says what it is for.
 - `action_log_feedback`: stores the vote in the feedback log, and only then thanks the employee; a 👎
   on a scripted answer asks the intranet the same question, a 👎 on an intranet answer offers the next
   best answer from another page, or says there is none and links the most relevant pages.
@@ -393,6 +394,13 @@ class ActionScriptedAnswer(KateAction, Action):
         return offer(dispatcher, record, text=scripted_reply(found, language))
 
 
+def off_topic(tracker: Tracker) -> bool:
+    """NLU took the message for one not about work (`out_of_scope`). It still reaches the intranet first:
+    a company's pages hold more than HR (the choir's rehearsal room, the summer party), and the NLU only
+    learnt what "off topic" looks like from general-knowledge questions."""
+    return (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope"
+
+
 class ActionAnswerFromKnowledge(KateAction, Action):
     def name(self) -> str:
         return "action_answer_from_knowledge"
@@ -412,6 +420,10 @@ class ActionAnswerFromKnowledge(KateAction, Action):
             note_asked("verified", language, "", verified.answer.source_url)
             return show_verified(dispatcher, tracker, verified, question, language, "")
         outcome = outcome or await rt.answerer.answer(question, employee)
+        if off_topic(tracker) and outcome.best is None:
+            # not about work, and nothing on the intranet says otherwise: Kate says what it is for
+            dispatcher.utter_message(text=say("off_topic", language))
+            return []
         note_outcome(outcome, language, "")
         return show_outcome(dispatcher, tracker, question, language, outcome)
 

@@ -38,6 +38,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_slow": "The intranet is too slow to answer right now. Please try again in a moment.",
         "reader_down": "My reading service is unavailable right now, so I cannot search the intranet. "
         "Please try again in a few minutes, or contact HR directly.",
+        "off_topic": "That is outside what I know: I answer questions about HR, leave, pay and life at "
+        "work, from your company's pages.",
         "empty": "Your message was empty. What would you like to know about HR?",
         "too_long": "Your message is too long for me ({length} characters). Please ask one question "
         "in at most {limit} characters.",
@@ -78,6 +80,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_slow": "L'intranet est trop lent pour répondre en ce moment. Réessayez dans un instant.",
         "reader_down": "Mon service de lecture est indisponible pour le moment : je ne peux pas chercher "
         "dans l'intranet. Réessayez dans quelques minutes ou contactez directement les RH.",
+        "off_topic": "Cela dépasse ce que je sais : je réponds aux questions RH, congés, paie et vie au "
+        "travail, à partir des pages de votre entreprise.",
         "empty": "Votre message est vide. Que voulez-vous savoir sur les RH ?",
         "too_long": "Votre message est trop long pour moi ({length} caractères). Posez une seule question "
         "en {limit} caractères au plus.",
@@ -117,6 +121,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_slow": "イントラネットの応答が遅いため、今は回答できません。少し後でもう一度お試しください。",
         "reader_down": "現在、読み取りサービスが利用できないため、イントラネットを検索できません。"
         "数分後にもう一度お試しいただくか、人事部に直接お問い合わせください。",
+        "off_topic": "申し訳ありませんが、人事・休暇・給与など社内のことについて、"
+        "会社のページをもとにお答えしています。",
         "empty": "メッセージが空です。人事について何を知りたいですか？",
         "too_long": "メッセージが長すぎます（{length}文字）。質問は{limit}文字以内で一つずつお願いします。",
         "thanks_up": "フィードバックありがとうございます！👍",
@@ -157,6 +163,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "einmal.",
         "reader_down": "Mein Lesedienst ist gerade nicht verfügbar, daher kann ich das Intranet nicht "
         "durchsuchen. Bitte versuchen Sie es in ein paar Minuten erneut oder wenden Sie sich direkt an HR.",
+        "off_topic": "Das liegt außerhalb dessen, was ich weiß: Ich beantworte Fragen zu HR, Urlaub, Gehalt "
+        "und Arbeitsalltag anhand der Seiten Ihres Unternehmens.",
         "empty": "Ihre Nachricht war leer. Was möchten Sie über HR wissen?",
         "too_long": "Ihre Nachricht ist zu lang für mich ({length} Zeichen). Bitte stellen Sie eine "
         "Frage mit höchstens {limit} Zeichen.",
@@ -197,6 +205,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_slow": "La intranet va demasiado lenta para responder ahora. Inténtelo de nuevo en un momento.",
         "reader_down": "Mi servicio de lectura no está disponible ahora, así que no puedo buscar en la "
         "intranet. Inténtelo de nuevo en unos minutos o contacte directamente con RR. HH.",
+        "off_topic": "Eso queda fuera de lo que sé: respondo a preguntas sobre RR. HH., vacaciones, nómina "
+        "y la vida en el trabajo, a partir de las páginas de su empresa.",
         "empty": "Su mensaje estaba vacío. ¿Qué quiere saber sobre RR. HH.?",
         "too_long": "Su mensaje es demasiado largo para mí ({length} caracteres). Haga una sola pregunta de "
         "{limit} caracteres como máximo.",

@@ -111,6 +111,14 @@ def test_a_question_in_another_language_is_read_from_the_intranet_never_scripted
     assert "Source:" in text or TEXTS["en"]["unsure"] in text, text  # the reader's answer, in English words
 
 
+def test_an_off_topic_message_gets_kates_scope_when_the_intranet_has_nothing_on_it(stack):
+    """`out_of_scope` reads the intranet first (tests/web: a choir page answers "In which room does the
+    choir rehearse?"); a joke is on no page, so Kate says what it is for, without vote buttons."""
+    (reply,) = stack.say("tell me a joke about accountants")
+    assert reply["text"] == TEXTS["en"]["off_topic"], reply
+    assert not reply.get("buttons")
+
+
 def test_thumbs_up_is_logged_once_with_every_field(stack):
     sender = uuid.uuid4().hex
     answer = stack.say("When is payday?", sender)[0]

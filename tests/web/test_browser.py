@@ -61,11 +61,13 @@ def ask(page, text: str) -> None:
     )
 
 
+# A reply is complete with its vote buttons, or as one of the replies that have none (actions/messages.py:
+# the reader found nothing, the intranet is down or slow, the message was off topic).
 LAST_REPLY_DONE = """n => {
     const bot = document.querySelector('#kate-widget').shadowRoot.querySelectorAll('.message.bot');
     const last = bot[bot.length - 1];
     return bot.length > n && (last.querySelector('.votes') !== null
-        || /no other answer|could not find|cannot read|too slow/.test(last.textContent));
+        || /no other answer|could not find|cannot read|too slow|outside what I know/.test(last.textContent));
 }"""
 
 
