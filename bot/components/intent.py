@@ -73,8 +73,11 @@ class MultilingualIntentClassifier(StoredModelComponent, IntentClassifier):
         if len(set(labels)) < 2:
             return self.resource  # nothing to tell apart (Rasa trains the graph on core-only data too)
         X = scipy.sparse.vstack(rows).tocsr()
-        _, dense = training_data.intent_examples[0].get_dense_features(TEXT)
-        dense_size = int(np.asarray(dense.features).size)
+        dense_size = next(  # the vector's width, from any example that has one
+            int(np.asarray(sentence.features).size)
+            for _, sentence in (e.get_dense_features(TEXT) for e in training_data.intent_examples)
+            if sentence is not None
+        )
         tfidf = TfidfTransformer(sublinear_tf=True).fit(X[:, dense_size:])
         self.model = {"tfidf": tfidf, "dense_size": dense_size}
         classifier = LogisticRegression(C=float(self.config["C"]), max_iter=int(self.config["max_iter"]))
