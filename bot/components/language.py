@@ -35,6 +35,7 @@ from components.stateless import StatelessComponent
 # The languages the NLU has examples for, and Kate has strings for (actions/messages.py, domain.yml).
 NLU_LANGUAGES = ("en", "fr", "ja", "de", "es")
 LATIN = ("en", "fr", "de", "es")
+MAX_CHARS = 2000  # the start of a pasted page says its language as well as all of it would
 
 _KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -78,6 +79,7 @@ def _cues(text: str, words: list[str]) -> dict[str, int]:
 def detect_language(text: str) -> str:
     """The ISO 639-1 code of the message's language: one of NLU_LANGUAGES, or another language the
     identifier knows; English when there is nothing to tell."""
+    text = text[:MAX_CHARS]
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return "en"
