@@ -265,7 +265,7 @@ def test_bench_scale_writes_recall_tradeoff_and_latency(tmp_path, random_xlmr_di
     assert result.returncode == 0, result.stderr
     text = output.read_text()
     assert "| xquad.en | 40 | 182 |" in text and "| asai2018.fr | 8 | 46 |" in text
-    assert "| all |" in text and "| 10 |" in text
+    assert "| all |" in text and "| 10 |" in text and "| K | F1 | F1 en | time p50 |" in text
     latency = text.split("### Answer latency")[1].splitlines()
     rows = [line for line in latency if line.startswith(("| 1 | ", "| 5 | "))]
     assert [r.split(" | ")[1] for r in rows] == ["1", "5"]  # one paragraph per page, every page cached
