@@ -166,12 +166,19 @@ def _name(shipped: bool) -> str:
     return "shipped" if shipped else BASELINE
 
 
-def cross_validate(folds: int, work: Path, encoder: Path, shipped: bool = True) -> Run:
-    folder = work / f"cv-{'shipped' if shipped else 'baseline'}"
+def _workspace(work: Path, kind: str, shipped: bool) -> tuple[Path, Path, dict[str, str]]:
+    """A folder with a copy of the training data and the pipeline's config; returns the folder, the
+    config and text -> language of the training examples."""
+    folder = work / f"{kind}-{'shipped' if shipped else 'baseline'}"
     folder.mkdir(parents=True)
     language_of = _training_data(folder / "data")
     config = folder / "config.yml"
     config.write_text(yaml.safe_dump(eval_config(shipped), allow_unicode=True), encoding="utf-8")
+    return folder, config, language_of
+
+
+def cross_validate(folds: int, work: Path, encoder: Path, shipped: bool = True) -> Run:
+    folder, config, language_of = _workspace(work, "cv", shipped)
     out = folder / "results"
     t0 = time.perf_counter()
     print(
@@ -237,11 +244,7 @@ def _rasa(args: list[str], work: Path, encoder: Path, what: str) -> None:
 def test_set(work: Path, encoder: Path, shipped: bool = True) -> Run:
     """Train the NLU on every training example (every language, as the bot is, without the fallback),
     then classify the held-out messages of each language (`bot/nlu-test/<lang>.yml`)."""
-    folder = work / f"test-{'shipped' if shipped else 'baseline'}"
-    folder.mkdir(parents=True)
-    _training_data(folder / "data")
-    config = folder / "config.yml"
-    config.write_text(yaml.safe_dump(eval_config(shipped), allow_unicode=True), encoding="utf-8")
+    folder, config, _ = _workspace(work, "test", shipped)
     print(f"  {_name(shipped)}: training on every example for the test set...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     _rasa(["train", "nlu", "--config", str(config), "--nlu", str(folder / "data"), "--out", str(folder),
@@ -258,6 +261,17 @@ def test_set(work: Path, encoder: Path, shipped: bool = True) -> Run:
     return run
 
 
+def _rasa_python(script: str, args: list[str], what: str, stdin: str | None = None) -> str:
+    """The last line a Python snippet prints, run in Rasa's environment with bot/ importable."""
+    result = subprocess.run(
+        [str(rasa_venv() / "bin" / "python"), "-c", script, str(BOT_DIR), *args],
+        input=stdin, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} did not run in Rasa's environment:\n{result.stderr[-2000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
 def encoder_latency(encoder: Path, messages: int = 200) -> float:
     """Milliseconds per message of the dense featurizer, measured in Rasa's environment (its ONNX Runtime,
     one thread), on distinct messages so its cache does not answer."""
@@ -269,14 +283,7 @@ def encoder_latency(encoder: Path, messages: int = 200) -> float:
         "for x in texts: e.vector(x)\n"
         "print(1000 * (time.perf_counter() - t) / len(texts))"
     )
-    result = subprocess.run(
-        [str(rasa_venv() / "bin" / "python"), "-c", script, str(BOT_DIR), str(encoder), str(messages)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    if result.returncode != 0:
-        tail = result.stderr[-2000:]
-        raise RuntimeError(f"the dense featurizer did not run in Rasa's environment:\n{tail}")
-    return float(result.stdout.strip().splitlines()[-1])
+    return float(_rasa_python(script, [str(encoder), str(messages)], "the dense featurizer"))
 
 
 DETECT = """
@@ -289,15 +296,7 @@ print(json.dumps([detect_language(t) for t in json.loads(sys.stdin.read())]))
 
 def detected_languages(texts: list[str]) -> list[str]:
     """The language bot/components/language.py gives each text, run in Rasa's environment."""
-    result = subprocess.run(
-        [str(rasa_venv() / "bin" / "python"), "-c", DETECT, str(BOT_DIR)],
-        input=json.dumps(texts), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"the language detector did not run in Rasa's environment:\n{result.stderr[-2000:]}"
-        )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(_rasa_python(DETECT, [], "the language detector", stdin=json.dumps(texts)))
 
 
 def _table(runs: list[Run], threshold: float, detected: dict[str, str] | None = None) -> list[str]:

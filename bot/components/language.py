@@ -67,11 +67,16 @@ def _identifiers() -> tuple:  # py3langid's LanguageIdentifier, twice: every lan
     return full, kate
 
 
-def _cues(text: str, words: list[str]) -> dict[str, int]:
+def _word_cues(words: list[str]) -> dict[str, int]:
+    """How many of the message's words are function words of each of Kate's Latin-script languages."""
+    return {language: sum(w in _WORD_SETS[language] for w in words) for language in LATIN}
+
+
+def _cues(text: str, word_cues: dict[str, int]) -> dict[str, int]:
+    """Word cues plus two for each letter only that language uses."""
     lowered = text.lower()
     return {
-        language: 2 * sum(c in lowered for c in _CHARS.get(language, ""))
-        + sum(w in _WORD_SETS[language] for w in words)
+        language: 2 * sum(c in lowered for c in _CHARS.get(language, "")) + word_cues[language]
         for language in LATIN
     }
 
@@ -96,10 +101,10 @@ def detect_language(text: str) -> str:
         return str(full.classify(text)[0])
     words = _WORD.findall(text.lower().replace("’", "'").replace("'", " "))
     top, probability = full.classify(text)
-    kate_words = max(sum(w in _WORD_SETS[language] for w in words) for language in LATIN)
-    if top not in NLU_LANGUAGES and probability >= 0.999 and len(words) >= 4 and kate_words < 2:
+    word_cues = _word_cues(words)
+    if top not in NLU_LANGUAGES and probability >= 0.999 and len(words) >= 4 and max(word_cues.values()) < 2:
         return str(top)
-    ranked = sorted(_cues(text, words).items(), key=lambda kv: kv[1], reverse=True)
+    ranked = sorted(_cues(text, word_cues).items(), key=lambda kv: kv[1], reverse=True)
     if ranked[0][1] > ranked[1][1]:
         return ranked[0][0]
     language, probability = kate.classify(text)

@@ -4,14 +4,10 @@ every language Kate speaks, and HR questions in languages it does not, which go 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 
-import yaml
-
 from core.rasa import BOT_DIR, rasa_venv
-
-ENTITY = re.compile(r"\[([^\]]*)\](\{[^}]*\}|\([^)]*\))")
+from measure.bot_eval import examples
 
 # HR questions in languages the NLU has no examples for, written for this test.
 OTHER = {
@@ -55,13 +51,7 @@ def nlu_messages(language: str) -> list[str]:
         *sorted((BOT_DIR / "data" / "nlu" / language).glob("*.yml")),
         BOT_DIR / "nlu-test" / f"{language}.yml",
     ]
-    texts = []
-    for path in files:
-        for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-            for line in str(item.get("examples") or "").splitlines():
-                if line.strip().startswith("- "):
-                    texts.append(ENTITY.sub(r"\1", line.strip()[2:]))
-    return texts
+    return [text for path in files for text, _ in examples(path)]
 
 
 def test_kates_languages_are_recognised_and_other_languages_are_told_apart():
