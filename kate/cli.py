@@ -619,6 +619,30 @@ def cmd_bench_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_recall(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.retrieval import bench_recall
+
+    dev_dir = Path(args.data_dir) if args.data_dir else SHARED_QA_DEV
+    if not dev_dir.is_dir() or not SHARED_QA_TRAIN.is_dir():
+        print(f"kate bench recall: no QA folders at {dev_dir} and {SHARED_QA_TRAIN}", file=sys.stderr)
+        return 2
+    ranker = make_ranker(settings, None, None)
+    if ranker is None:
+        print("kate bench recall: the ranker is off (KATE_RANKER=none)", file=sys.stderr)
+        return 2
+    command = f"kate bench recall --distractors {args.distractors}"
+    result = bench_recall(
+        ranker,
+        dev_dir,
+        SHARED_QA_TRAIN,
+        output=Path(args.output),
+        n_distractors=args.distractors,
+        command=command,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
     from core.local_redis import open_redis
     from measure.bench_scale import bench_scale
@@ -930,6 +954,12 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--output", default="docs/benchmarks.md")
     ba.add_argument("--repeats", type=int, default=3, help="cold runs")
     ba.set_defaults(func=cmd_bench_ask)
+
+    br = bench.add_parser("recall", help="recall@K of dense, BM25 and hybrid ranking, with distractors")
+    br.add_argument("--output", default="docs/benchmarks.md")
+    br.add_argument("--data-dir", help="folder of SQuAD dev files (default: ../shared/data/qa/dev)")
+    br.add_argument("--distractors", type=int, default=2000, help="training paragraphs mixed in")
+    br.set_defaults(func=cmd_bench_recall)
 
     bs = bench.add_parser("scale", help="ranker recall@K, F1 against K, latency for 1 to 500 cached pages")
     bs.add_argument("--model")

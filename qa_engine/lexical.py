@@ -1,0 +1,162 @@
+"""BM25 over passages, with one tokenisation for every script Kate meets.
+
+Why a lexical index beside the sentence vectors: employees ask with exact terms the encoder blurs, a form
+code ("HR-204"), an extension number, a person's or a tool's name. A vector puts "form HR-204" near every
+page about forms; BM25 finds the one page that says "HR-204".
+
+Tokenisation: NFKC, lower case, Latin and Greek accents removed ("congé" and "conge" meet); words of
+space-separated scripts as they are; runs of Chinese, Japanese, Korean and Thai characters, which have
+no spaces, as overlapping character bigrams (plus the lone character of a one-character run), the usual
+choice for BM25 on those scripts: no dictionary, and a word of two or more characters yields its bigrams.
+
+The index is a list of documents, each stored once as term ids and counts; scoring a query touches only
+the query's terms (postings sorted by term: numpy arrays, no sparse-matrix library), so it costs
+milliseconds over 50,000 passages.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+MAX_QUERY_TERMS = 64  # a 10,000-character message does not make a 10,000-term query
+MAX_DOC_CHARS = 20_000  # text of one passage that is indexed (passages are far shorter)
+
+# Scripts written without spaces between words: Han, Hiragana, Katakana, Hangul, Thai, Lao, Khmer.
+_UNSPACED = (
+    "\u0e00-\u0eff\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+)
+_TOKEN = re.compile(rf"[{_UNSPACED}]+|[^\W_{_UNSPACED}]+", re.UNICODE)
+_UNSPACED_RUN = re.compile(rf"[{_UNSPACED}]")
+
+
+def _plain(c: str) -> str:
+    """A Latin or Greek letter without its accents; any other character as it is (Japanese voiced marks,
+    Thai vowels and Devanagari signs are letters of the word there, not accents)."""
+    if c.isascii() or not ("\u00c0" <= c < "\u0400" or "\u1e00" <= c < "\u1f00"):
+        return c
+    return "".join(d for d in unicodedata.normalize("NFD", c) if not unicodedata.combining(d))
+
+
+def _fold(text: str) -> str:
+    """NFKC (full-width letters and digits become plain ones), lower case, Latin and Greek accents off."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    return folded if folded.isascii() else "".join(_plain(c) for c in folded)
+
+
+def tokens(text: str) -> list[str]:
+    """The terms of `text`: words, and character bigrams of unspaced scripts."""
+    out: list[str] = []
+    for run in _TOKEN.findall(_fold(text)):
+        if _UNSPACED_RUN.match(run):
+            if len(run) == 1:
+                out.append(run)
+            else:
+                out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            out.append(run)
+    return out
+
+
+_WORD = re.compile(r"[^\W_]+(?:[-./][^\W_]+)*", re.UNICODE)
+
+
+def exact_terms(question: str) -> str:
+    """The words of a question that mean the same in every language: codes and numbers ("HR-204",
+    "4512"), acronyms ("RTT", "IBAN") and names written with a capital inside the sentence ("Lumen",
+    "Workday"). Ordinary words are left to the sentence vectors, which match them across languages; BM25 on
+    them ranks pages of the question's own language first, relevant or not."""
+    kept = []
+    for i, match in enumerate(_WORD.finditer(question[:2000])):
+        word = match.group()
+        if (
+            any(c.isdigit() for c in word)
+            or (sum(c.isupper() for c in word) >= 2)
+            or (i > 0 and word[:1].isupper() and len(word) > 1)  # "I" is no name
+        ):
+            kept.append(word)
+    return " ".join(kept)
+
+
+class LexicalIndex:
+    """BM25 (k1, b) over documents numbered 0..n-1 in the order they were added.
+
+    Built from documents given to `add` (which may be called again); the postings are rebuilt lazily at the
+    next query after a change. Removing documents is the caller's business: it passes the rows it wants
+    scored (`rows`), and rebuilds the index when many are gone (PassageIndex does)."""
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self.vocabulary: dict[str, int] = {}
+        self._terms: list[np.ndarray] = []  # per document: its term ids
+        self._counts: list[np.ndarray] = []  # per document: how often each occurs
+        # Postings sorted by term: term t's documents are _rows[_start[t]:_start[t + 1]], with their BM25
+        # term weights in _weights (None: to be rebuilt after a change).
+        self._rows: np.ndarray | None = None
+        self._weights = np.zeros(0, dtype=np.float32)
+        self._start = np.zeros(1, dtype=np.int64)
+        self._idf = np.zeros(0, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def add(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            counted = Counter(tokens(text[:MAX_DOC_CHARS]))
+            ids = [self.vocabulary.setdefault(t, len(self.vocabulary)) for t in counted]
+            self._terms.append(np.asarray(ids, dtype=np.int32))
+            self._counts.append(np.fromiter(counted.values(), dtype=np.float32, count=len(counted)))
+        self._rows = None
+
+    def _build(self) -> np.ndarray:
+        n = len(self._terms)
+        lengths = np.array([c.sum() for c in self._counts], dtype=np.float32)
+        rows = np.repeat(np.arange(n, dtype=np.int32), [len(t) for t in self._terms])
+        cols = np.concatenate(self._terms) if n else np.zeros(0, dtype=np.int32)
+        tf = np.concatenate(self._counts) if n else np.zeros(0, dtype=np.float32)
+        average = float(lengths.mean()) if n and lengths.sum() else 1.0
+        norm = self.k1 * (1 - self.b + self.b * lengths / average)
+        weight = tf * (self.k1 + 1) / (tf + norm[rows])
+        order = np.argsort(cols, kind="stable")
+        df = np.bincount(cols, minlength=len(self.vocabulary))
+        self._start = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        self._weights = weight[order].astype(np.float32)
+        self._idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        self._rows = rows[order]
+        return self._rows
+
+    def bound(self, query: str) -> float:
+        """The most BM25 any document could score for `query`: every term's idf x (k1 + 1). A score over
+        this bound says how much of the question's weight a document matches, a scale that means the same
+        for every question (its best document's score does not: it may match one common word)."""
+        if self._rows is None:
+            self._build()
+        wanted = Counter(t for t in tokens(query) if t in self.vocabulary)
+        common = wanted.most_common(MAX_QUERY_TERMS)
+        return float(sum(self._idf[self.vocabulary[t]] * n for t, n in common) * (self.k1 + 1))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 of every document for `query` (0 where no term matches)."""
+        rows = self._rows if self._rows is not None else self._build()
+        wanted = Counter(t for t in tokens(query) if t in self.vocabulary)
+        if not wanted or not len(self):
+            return np.zeros(len(self), dtype=np.float32)
+        common = wanted.most_common(MAX_QUERY_TERMS)
+        out = np.zeros(len(self), dtype=np.float32)
+        for term, times in common:
+            t = self.vocabulary[term]
+            a, b = self._start[t], self._start[t + 1]
+            out[rows[a:b]] += self._idf[t] * times * self._weights[a:b]
+        return out
+
+
+def bm25(texts: Sequence[str], query: str) -> np.ndarray:
+    """BM25 of `texts` for one query, with an index built for this call (tests, evaluations)."""
+    index = LexicalIndex()
+    index.add(texts)
+    return index.scores(query)
