@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +32,7 @@ from core.settings import Settings
 from knowledge.audience import Employee
 from knowledge.cache import VectorCache
 from knowledge.library import Knowledge, ReadingSet
+from knowledge.live_index import LiveIndex, Snapshot
 from knowledge.question_vectors import QuestionVectors, question_key
 from knowledge.shapes import asks_for_several
 from knowledge.store import StoreUnavailable
@@ -39,6 +40,7 @@ from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
+from qa_engine.index import SHORTLIST
 from qa_engine.ranker import Ranker, Ranking, passage_key, rank_by, read_ranked, select
 from qa_engine.types import AnswersQuestions
 
@@ -58,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES = 10  # answer spans asked of the reader per question (alternatives for a 👎)
 BEST_PAGES = 3  # pages linked when no answer is confident
+MODEL_THREAD = "kate-reader"
 AUDIENCE_READ = 2  # passages of the employee's own audience's pages read beside the best-ranked ones
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
@@ -169,7 +172,9 @@ class KnowledgeAnswerer:
         self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
         self.audience_margin = audience_margin
         self.structure = StructureMatcher(ranker, faq_min_similarity)  # FAQ pairs, list headings, tables
-        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kate-reader")
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=MODEL_THREAD)
+        self.live: LiveIndex | None = None  # the passage index (set by `index_in_background`)
+        self._closing = threading.Event()
         self.remote = isinstance(reader, RemoteReader)
         self.verified: VerifiedMatcher | None = None  # answers HR verified (set by `load`, or by tests)
         self.question_vectors: QuestionVectors | None = None  # for the console's gaps grouped by meaning
@@ -217,44 +222,53 @@ class KnowledgeAnswerer:
             strict=settings.verified_strict_similarity,
         )
         answerer.question_vectors = QuestionVectors(knowledge.cache.r, settings.redis_prefix)
-        answerer.index_in_background()
+        answerer.index_in_background(poll_s=settings.index_poll)
         return answerer
 
-    def index_in_background(self, piece: int = 64) -> None:
-        """Encode the ranker's vectors of every cached passage, `piece` passages per model-thread job, so
-        the first questions after a start (or a mass import) do not pay for all of them, and questions
-        asked meanwhile wait for one piece at most. Vectors already in Redis cost a read."""
+    def _encode(self, passages: list[Passage], piece: int) -> np.ndarray:
+        """The ranker's vectors of `passages`: directly on the model thread, else `piece` passages per
+        model-thread job, so questions asked meanwhile wait for one piece at most."""
+        assert self.ranker is not None
+        if threading.current_thread().name.startswith(MODEL_THREAD):
+            return self.ranker.passage_vectors(passages)
+        parts = [
+            self._model_thread.submit(self.ranker.passage_vectors, passages[i : i + piece]).result()
+            for i in range(0, len(passages), piece)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self.live_dim()), dtype=np.float32)
+
+    def live_dim(self) -> int:
+        assert self.ranker is not None
+        return int(self.ranker.model.config.hidden_size)
+
+    def index_in_background(self, piece: int = 64, poll_s: float = 2.0) -> None:
+        """Load the passage index (knowledge/live_index.py) in a background thread, encoding the passages
+        whose vectors are not in Redis yet `piece` at a time on the model thread; then, every `poll_s`,
+        have the model thread catch up on what changed, so the replica stays fresh without questions.
+        Until the first load is done, questions take the per-question path."""
         if self.ranker is None:
             return
-        ranker = self.ranker
+        self.live = LiveIndex(self.knowledge, lambda ps: self._encode(ps, piece), self.live_dim())
+        live = self.live
 
-        def submit(passages: list[Passage], start: int) -> None:
+        def run() -> None:
             try:
-                self._model_thread.submit(encode, passages, start)
-            except RuntimeError:  # the action server is closing: nobody is left to ask
-                logger.info("passage vectors: indexing stopped at %d of %d", start, len(passages))
-
-        def encode(passages: list[Passage], start: int) -> None:
-            try:
-                ranker.passage_vectors(passages[start : start + piece])
-            except Exception as exc:  # an index that fails only costs time later
-                logger.warning("passage vectors not precomputed: %s", exc)
+                live.load()
+            except (StoreUnavailable, RuntimeError) as exc:  # Redis down, or the server is closing
+                logger.warning("passage index not loaded: %s", exc)
                 return
-            if start + piece < len(passages):
-                submit(passages, start + piece)
-            else:
-                logger.info("passage vectors ready for %d passages", len(passages))
-
-        def start() -> None:
-            try:
-                passages = self.knowledge.passages_for_answering(self.fetch_budget_s, all_pages=True).passages
-            except StoreUnavailable as exc:
-                logger.warning("passage vectors not precomputed: %s", exc)
+            except Exception as exc:  # an index that fails only costs time: questions read Redis
+                logger.exception("passage index not loaded: %s", exc)
                 return
-            if passages:
-                submit(passages, 0)
+            while not self._closing.wait(poll_s):
+                try:
+                    self._model_thread.submit(live.catch_up).result()
+                except RuntimeError:
+                    return  # closing
+                except Exception as exc:  # Redis away for a moment: try again at the next poll
+                    logger.warning("passage index not refreshed: %s", exc)
 
-        threading.Thread(target=start, name="kate-index", daemon=True).start()
+        threading.Thread(target=run, name="kate-index", daemon=True).start()
 
     def remember_question(self, question: str) -> None:
         """Keep the vector of a question Kate could not answer well (a knowledge gap), so the console can
@@ -313,6 +327,11 @@ class KnowledgeAnswerer:
     async def _answer(
         self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None
     ) -> Outcome:
+        snapshot = None
+        if self.live is not None:
+            snapshot = await loop.run_in_executor(self._model_thread, self._catch_up)
+        if snapshot is not None:
+            return await self._answer_indexed(loop, question, employee, snapshot)
         reading = await loop.run_in_executor(
             None, self.knowledge.passages_for_answering, self.fetch_budget_s, employee
         )
@@ -326,6 +345,75 @@ class KnowledgeAnswerer:
         )
         found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
         return self._select(found, ranking, reading, question, matches)
+
+    def _catch_up(self) -> Snapshot | None:
+        assert self.live is not None
+        return self.live.catch_up(wait=False)  # None while the first load runs: the per-question path
+
+    async def _answer_indexed(
+        self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None, snapshot: Snapshot
+    ) -> Outcome:
+        """The question path over the in-process index: fetch only the employee's sources that are due
+        (never fetched, or stale: a few at most), within the fetch budget, then search the index."""
+        due = snapshot.due(self.knowledge.cache.ttl, time.time(), employee)
+        if due:
+            fetches = self.knowledge.fetch_in_background(due)
+            await loop.run_in_executor(None, lambda: wait(fetches, timeout=self.fetch_budget_s))
+            if any(f.done() for f in fetches):
+                snapshot = await loop.run_in_executor(self._model_thread, self._catch_up) or snapshot
+        if not self.remote:
+            return await loop.run_in_executor(
+                self._model_thread, self._read_indexed, question, snapshot, employee
+            )
+        reading, ranking, matches = await loop.run_in_executor(
+            self._model_thread, self._search, question, snapshot, employee
+        )
+        if not reading.passages:
+            return Outcome("sources_down")
+        found = await loop.run_in_executor(
+            self._remote_calls, self._read, question, ranking, ranking.passages if ranking else []
+        )
+        return self._select(found, ranking, reading, question, matches)
+
+    def _read_indexed(self, question: str, snapshot: Snapshot, employee: Employee | None) -> Outcome:
+        reading, ranking, matches = self._search(question, snapshot, employee)
+        if not reading.passages:
+            return Outcome("sources_down")
+        found = self._read(question, ranking, ranking.passages if ranking else [])
+        return self._select(found, ranking, reading, question, matches)
+
+    def _search(
+        self, question: str, snapshot: Snapshot, employee: Employee | None
+    ) -> tuple[ReadingSet, Ranking | None, Matches]:
+        """The index's shortlist for this employee (the best `SHORTLIST` passages they may read, plus the
+        best of their own audience's pages), ranked, and what the page structure says about it."""
+        assert self.ranker is not None
+        readable = snapshot.readable(employee)
+        asked = self.ranker.query_vectors([question])[0]
+        found = snapshot.index.search(asked, question, top=SHORTLIST, allowed=readable.allowed)
+        rows = list(found.rows)
+        if readable.preferred:
+            own = readable.allowed & snapshot.rows_of(readable.preferred)
+            rows += [
+                r for r in snapshot.index.search(asked, question, AUDIENCE_READ, own).rows if r not in rows
+            ]
+        rows.sort()  # page order, as the per-question path gives them (lists, tables, FAQ pairs rely on it)
+        index = snapshot.index
+        passages = [index.passages[r] for r in rows]
+        vectors = index.vectors[rows] if rows else np.zeros((0, index.vectors.shape[1]), dtype=np.float32)
+        order = index.scores(asked, question, np.asarray(rows, dtype=np.int64))
+        reading = ReadingSet(
+            passages=snapshot.page_passages([p.url for p in passages]),
+            sources=readable.sources,
+            demoted=set(snapshot.demoted),
+            preferred=readable.preferred,
+            elsewhere=readable.elsewhere,
+            withheld=readable.withheld,
+        )
+        if not passages:
+            return reading, None, Matches()
+        ranking = self._rank(question, passages, vectors, readable.preferred, order)
+        return reading, ranking, self.structure.match(question, passages, vectors)
 
     def read(self, question: str, reading: ReadingSet) -> Outcome:
         """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
@@ -345,16 +433,24 @@ class KnowledgeAnswerer:
         )
 
     def _rank(
-        self, question: str, passages: Sequence[Passage], vectors: np.ndarray, preferred: AbstractSet[str]
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        preferred: AbstractSet[str],
+        order: np.ndarray | None = None,
     ) -> Ranking:
         """The passages to read; the best ones of pages meant for the employee's audience are read too,
-        even when pages for everyone rank above them (their answer can then win: `prefer_audience`)."""
+        even when pages for everyone rank above them (their answer can then win: `prefer_audience`).
+        `order`: what chooses them (the index's fused scores), when not the cosine alone."""
         assert self.ranker is not None
         sims = vectors @ self.ranker.query_vectors([question])[0]
-        ranking = rank_by(sims, passages, self.rank_top)
+        ranking = rank_by(sims, passages, self.rank_top, order)
         own = [i for i, p in enumerate(passages) if p.url in preferred]
         if own:
-            extra = rank_by(sims[own], [passages[i] for i in own], AUDIENCE_READ)
+            extra = rank_by(
+                sims[own], [passages[i] for i in own], AUDIENCE_READ, None if order is None else order[own]
+            )
             for passage in extra.passages:
                 key = passage_key(passage)
                 if key not in ranking.relevance:
@@ -449,6 +545,7 @@ class KnowledgeAnswerer:
         return Outcome(status, candidates, pages[:BEST_PAGES], top=top, conflict=conflict)
 
     def close(self) -> None:
+        self._closing.set()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
         if self._remote_calls is not None:
             self._remote_calls.shutdown(wait=False, cancel_futures=True)

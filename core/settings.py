@@ -118,6 +118,7 @@ class Settings:
     demo_port: int
     ranker: str | None  # None: the reader reads every passage
     rank_top: int
+    index_poll: float  # seconds between an action server's checks for changed pages
     rank_weight: float
     rasa_port: int
     actions_port: int
@@ -231,6 +232,7 @@ class Settings:
             if get("KATE_RANKER", DEFAULT_RANKER).lower() == "none"
             else get("KATE_RANKER", DEFAULT_RANKER),
             rank_top=_positive_int("KATE_RANK_TOP", get("KATE_RANK_TOP", "10")),
+            index_poll=_float("KATE_INDEX_POLL", get("KATE_INDEX_POLL", "2")),
             rank_weight=_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10"), allow_zero=True),
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),

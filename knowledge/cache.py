@@ -17,6 +17,7 @@ import redis
 
 from qa_engine.types import Passage
 
+from .changes import ChangeLog
 from .store import DEFAULT_PREFIX, guarded
 
 GARBAGE_AFTER_S = 30 * 24 * 3600  # pages untouched for a month leave Redis
@@ -53,6 +54,7 @@ class PageCache:
         self.r = client
         self.prefix = prefix
         self.ttl = ttl
+        self.changes = ChangeLog(client, prefix)
 
     def _key(self, url: str) -> str:
         return f"{self.prefix}page:{hashlib.sha256(url.encode('utf-8')).hexdigest()[:40]}"
@@ -80,6 +82,7 @@ class PageCache:
         d = asdict(page)
         with guarded(self.r):
             self.r.set(self._key(page.url), json.dumps(d, ensure_ascii=False), ex=GARBAGE_AFTER_S)
+        self.changes.note(page.url)
 
     def touch(self, page: CachedPage, now: float | None = None) -> CachedPage:
         """A 304 answer: same text, fresh again."""
@@ -90,6 +93,7 @@ class PageCache:
     def invalidate(self, url: str) -> None:
         with guarded(self.r):
             self.r.delete(self._key(url))
+        self.changes.note(url)
 
 
 class VectorCache:

@@ -22,6 +22,7 @@ import redis
 
 from qa_engine.types import Passage
 
+from .changes import CURATION, ChangeLog
 from .store import DEFAULT_PREFIX, guarded, json_record
 
 MAX_HIDDEN = 10_000
@@ -59,6 +60,7 @@ class Curation:
         self.r = client
         self.hidden_key = f"{prefix}hidden"
         self.demoted_key = f"{prefix}demoted"
+        self.changes = ChangeLog(client, prefix)
 
     # -- passages ---------------------------------------------------------------------------------------
     def hide(self, passage: Passage, by: str) -> Hidden:
@@ -70,11 +72,14 @@ class Curation:
             if self.r.hlen(self.hidden_key) >= MAX_HIDDEN and not self.r.hexists(self.hidden_key, entry.key):
                 raise CurationError(f"Kate keeps at most {MAX_HIDDEN:,} hidden passages")
             self.r.hset(self.hidden_key, entry.key, json.dumps(asdict(entry), ensure_ascii=False))
+        self.changes.note(CURATION)
         return entry
 
     def show(self, key: str) -> bool:
         with guarded(self.r):
-            return bool(self.r.hdel(self.hidden_key, key))
+            shown = bool(self.r.hdel(self.hidden_key, key))
+        self.changes.note(CURATION)
+        return shown
 
     def hidden(self, url: str | None = None) -> list[Hidden]:
         """Every hidden passage (of one page), newest first."""
@@ -92,11 +97,14 @@ class Curation:
         entry = Demoted(url, by, time.time())
         with guarded(self.r):
             self.r.hset(self.demoted_key, url, json.dumps(asdict(entry)))
+        self.changes.note(CURATION)
         return entry
 
     def promote(self, url: str) -> bool:
         with guarded(self.r):
-            return bool(self.r.hdel(self.demoted_key, url))
+            promoted = bool(self.r.hdel(self.demoted_key, url))
+        self.changes.note(CURATION)
+        return promoted
 
     def demoted_urls(self) -> set[str]:
         with guarded(self.r):
@@ -111,6 +119,7 @@ class Curation:
             if keys:
                 pipe.hdel(self.hidden_key, *keys)
             pipe.execute()
+        self.changes.note(CURATION)
 
 
 def visible(passages: list[Passage], hidden: set[str]) -> list[Passage]:

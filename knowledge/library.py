@@ -158,6 +158,10 @@ class Knowledge:
             with self._lock:
                 self._inflight.pop(source.url, None)
 
+    def fetch_in_background(self, sources: list[Source]) -> list[Future]:
+        """Start fetching these sources (one fetch per URL at a time); the futures give their statuses."""
+        return [self._submit(s) for s in sources]
+
     # -- many sources -------------------------------------------------------------------------------------
     def refresh(self, sources: list[Source] | None = None, force: bool = False) -> dict[str, FetchStatus]:
         """Fetch the given sources (default: every enabled one) in parallel and wait for all of them.

@@ -23,11 +23,12 @@ import redis
 import yaml
 
 from . import fetch
+from .changes import ChangeLog
 from .store import DEFAULT_PREFIX, guarded
 
 DEFAULT_SOURCES_FILE = Path(__file__).parent / "sources.yml"  # = core.settings.DEFAULT_SOURCES_FILE
 AUTH_KINDS = ("basic", "bearer", "cookie")
-MAX_SOURCES = 10_000  # a bound on every listing and import
+MAX_SOURCES = 100_000  # a bound on every listing and import
 MAX_TITLE = 300
 MAX_TAGS = 50
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -127,6 +128,7 @@ class SourceRegistry:
     def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
         self.r = client
         self.prefix = prefix
+        self.changes = ChangeLog(client, prefix)  # every change is noted for the action servers' index
 
     # keys
     @property
@@ -184,6 +186,7 @@ class SourceRegistry:
             pipe.hset(self._key(source.url), mapping=_to_hash(source))
             pipe.zadd(self._order, {source.url: source.added_at})
             pipe.execute()
+        self.changes.note(source.url)
         return source
 
     def remove(self, url: str) -> None:
@@ -193,6 +196,7 @@ class SourceRegistry:
             pipe.delete(self._key(url))
             pipe.zrem(self._order, url)
             pipe.execute()
+        self.changes.note(url)
 
     def find(self, sid: str) -> Source | None:
         """The source whose `source_id` is `sid` (admin console addresses), or None."""
@@ -225,6 +229,7 @@ class SourceRegistry:
         if changes:
             with guarded(self.r):
                 self.r.hset(self._key(url), mapping=changes)
+            self.changes.note(url)
         return self.get(url)  # type: ignore[return-value]
 
     def set_enabled(self, url: str, enabled: bool) -> Source:

@@ -2,19 +2,21 @@
 
 Why: answering used to re-read every page's passages and vectors for each question and rank them in
 Python, a cost that grows with the intranet. The index is built once (and rebuilt in the background when
-pages change, knowledge/index_sync.py), so a question costs one matrix-vector product over all passages
+pages change, knowledge/live_index.py), so a question costs one matrix-vector product over all passages
 (float32, 50,000 x 384 is about 5 ms on two cores), one BM25 lookup of its terms, and the fusion
-of the two on the best few hundred.
+of the two.
 
 Fusion (`fuse`): each passage gets its cosine plus `lexical_weight` times its BM25 score over the
 question's *exact terms* (codes, numbers, acronyms, names: qa_engine/lexical.py `exact_terms`), relative
 to the most those terms could score. The cosine stays the scale (the reader's answer scores are re-scored
 with it, qa_engine/ranker.py); BM25 only lifts the pages that carry the question's code or name. BM25 over
 all the question's words was measured and rejected: it ranks pages of the question's own language first,
-so a French question about an English page lost its page (recall@1 on the cross-lingual dev files with
-200 distractors: 56.5 dense, 53.6 with all words at weight 0.05, 59.8 with exact terms), and on the two
-test intranets, where every page says "leave" and "days", it lowered recall@5 from 85.6 to 82.1. The
-weight was chosen on those measurements (`kate bench recall`, docs/benchmarks.md).
+so a French question about an English page loses its page. Recall@1 with 2,000 distractor paragraphs
+(`kate bench recall`, docs/benchmarks.md): same-language dev files 90.3 dense, 95.2 with all words, 91.5
+with exact terms; cross-lingual files 39.9 dense, 35.9 with all words, 41.3 with exact terms (recall@10
+63.8 / 60.5 / 67.0); on the two test intranets, where every page says "leave" and "days", all words
+lowered recall@5 from 85.6 to 82.1, exact terms to 84.6, and recall@10 (what is read) stays 97.2. The
+weight was chosen on those measurements.
 
 The index is immutable: a new one is swapped in whole, so a question never sees half an update.
 """
@@ -62,6 +64,10 @@ def method_scores(
     raise ValueError(f"unknown ranking method {method!r}: one of {', '.join(METHODS)}")
 
 
+def text_for_bm25(passage: Passage) -> str:
+    return f"{passage.title}\n{passage.text}"
+
+
 @dataclass(frozen=True)
 class Shortlist:
     """The passages most worth a look for one question, best first (by `score`), with their rows in the
@@ -78,19 +84,37 @@ class PassageIndex:
     """Passages with their unit vectors (one row each), searched by cosine, BM25, or both fused."""
 
     def __init__(
-        self, passages: Sequence[Passage], vectors: np.ndarray, lexical_weight: float = LEXICAL_WEIGHT
+        self,
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        lexical_weight: float = LEXICAL_WEIGHT,
+        *,
+        documents: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+        vocabulary: dict[str, int] | None = None,
     ) -> None:
+        """`documents`: the passages already analysed for BM25 with `vocabulary` (`text_for_bm25`), so a
+        rebuild after one page changed does not analyse the 50,000 others again."""
         if len(passages) != len(vectors):
             raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
         self.passages = list(passages)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.lexical_weight = lexical_weight
-        self.lexical = LexicalIndex()
-        self.lexical.add(f"{p.title}\n{p.text}" for p in self.passages)
+        self.lexical = LexicalIndex(vocabulary=vocabulary)
+        if documents is None:
+            self.lexical.add(text_for_bm25(p) for p in self.passages)
+        else:
+            self.lexical.add_analysed(documents)
         self.lexical.scores("")  # builds the postings now, not at the first question
 
     def __len__(self) -> int:
         return len(self.passages)
+
+    def scores(self, query_vector: np.ndarray, question: str, rows: np.ndarray) -> np.ndarray:
+        """The hybrid score of these rows (to order a shortlist the caller rearranged)."""
+        cosine = self.vectors[rows] @ query_vector.astype(np.float32)
+        asked = lexical_query("hybrid", question)
+        lexical = self.lexical.scores(asked)[rows] if asked else np.zeros_like(cosine)
+        return fuse(cosine, lexical, self.lexical.bound(asked), self.lexical_weight)
 
     def search(
         self,

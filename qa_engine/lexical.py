@@ -89,10 +89,13 @@ class LexicalIndex:
     next query after a change. Removing documents is the caller's business: it passes the rows it wants
     scored (`rows`), and rebuilds the index when many are gone (PassageIndex does)."""
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 0.75, vocabulary: dict[str, int] | None = None) -> None:
+        """`vocabulary`: term -> id, shared with other indexes (an index rebuilt from documents analysed
+        once, knowledge/live_index.py); it only grows."""
         self.k1 = k1
         self.b = b
-        self.vocabulary: dict[str, int] = {}
+        self.vocabulary: dict[str, int] = {} if vocabulary is None else vocabulary
+        self._n_terms = 0  # terms known when the postings were built
         self._terms: list[np.ndarray] = []  # per document: its term ids
         self._counts: list[np.ndarray] = []  # per document: how often each occurs
         # Postings sorted by term: term t's documents are _rows[_start[t]:_start[t + 1]], with their BM25
@@ -105,15 +108,24 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self._terms)
 
+    def analyse(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """A document's term ids and counts (new terms join the vocabulary)."""
+        counted = Counter(tokens(text[:MAX_DOC_CHARS]))
+        ids = [self.vocabulary.setdefault(t, len(self.vocabulary)) for t in counted]
+        counts = np.fromiter(counted.values(), dtype=np.float32, count=len(counted))
+        return np.asarray(ids, dtype=np.int32), counts
+
     def add(self, texts: Iterable[str]) -> None:
-        for text in texts:
-            counted = Counter(tokens(text[:MAX_DOC_CHARS]))
-            ids = [self.vocabulary.setdefault(t, len(self.vocabulary)) for t in counted]
-            self._terms.append(np.asarray(ids, dtype=np.int32))
-            self._counts.append(np.fromiter(counted.values(), dtype=np.float32, count=len(counted)))
+        self.add_analysed(self.analyse(text) for text in texts)
+
+    def add_analysed(self, documents: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Documents already analysed with this vocabulary (`analyse`)."""
+        for ids, counts in documents:
+            self._terms.append(ids)
+            self._counts.append(counts)
         self._rows = None
 
-    def _build(self) -> np.ndarray:
+    def _build(self) -> None:
         n = len(self._terms)
         lengths = np.array([c.sum() for c in self._counts], dtype=np.float32)
         rows = np.repeat(np.arange(n, dtype=np.int32), [len(t) for t in self._terms])
@@ -123,35 +135,33 @@ class LexicalIndex:
         norm = self.k1 * (1 - self.b + self.b * lengths / average)
         weight = tf * (self.k1 + 1) / (tf + norm[rows])
         order = np.argsort(cols, kind="stable")
-        df = np.bincount(cols, minlength=len(self.vocabulary))
+        self._n_terms = len(self.vocabulary)
+        df = np.bincount(cols, minlength=self._n_terms)
         self._start = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
         self._weights = weight[order].astype(np.float32)
         self._idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
         self._rows = rows[order]
-        return self._rows
+
+    def _query(self, query: str) -> list[tuple[int, int]]:
+        """(term id, times asked) of the query's terms this index's postings know."""
+        if self._rows is None:
+            self._build()
+        ids = (self.vocabulary.get(t, self._n_terms) for t in tokens(query))
+        wanted = Counter(i for i in ids if i < self._n_terms)
+        return wanted.most_common(MAX_QUERY_TERMS)
 
     def bound(self, query: str) -> float:
         """The most BM25 any document could score for `query`: every term's idf x (k1 + 1). A score over
         this bound says how much of the question's weight a document matches, a scale that means the same
         for every question (its best document's score does not: it may match one common word)."""
-        if self._rows is None:
-            self._build()
-        wanted = Counter(t for t in tokens(query) if t in self.vocabulary)
-        common = wanted.most_common(MAX_QUERY_TERMS)
-        return float(sum(self._idf[self.vocabulary[t]] * n for t, n in common) * (self.k1 + 1))
+        return float(sum(self._idf[t] * n for t, n in self._query(query)) * (self.k1 + 1))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every document for `query` (0 where no term matches)."""
-        rows = self._rows if self._rows is not None else self._build()
-        wanted = Counter(t for t in tokens(query) if t in self.vocabulary)
-        if not wanted or not len(self):
-            return np.zeros(len(self), dtype=np.float32)
-        common = wanted.most_common(MAX_QUERY_TERMS)
         out = np.zeros(len(self), dtype=np.float32)
-        for term, times in common:
-            t = self.vocabulary[term]
+        for t, times in self._query(query):
             a, b = self._start[t], self._start[t + 1]
-            out[rows[a:b]] += self._idf[t] * times * self._weights[a:b]
+            out[self._rows[a:b]] += self._idf[t] * times * self._weights[a:b]  # type: ignore[index]
         return out
 
 

@@ -228,9 +228,12 @@ def rank(ranker: Ranker, question: str, passages: Sequence[Passage], read_top: i
     return rank_by(ranker.similarities(question, passages), passages, read_top)
 
 
-def rank_by(sims: np.ndarray, passages: Sequence[Passage], read_top: int) -> Ranking:
-    """The best `read_top` passages by `sims` (one per passage, in passage order)."""
-    chosen = np.argsort(-sims, kind="stable")[:read_top]
+def rank_by(
+    sims: np.ndarray, passages: Sequence[Passage], read_top: int, order: np.ndarray | None = None
+) -> Ranking:
+    """The best `read_top` passages by `order` (default `sims`; one per passage, in passage order); their
+    relevance is their cosine `sims` either way (the answer scores are re-scored with it)."""
+    chosen = np.argsort(-(sims if order is None else order), kind="stable")[:read_top]
     return Ranking([passages[i] for i in chosen], {passage_key(passages[i]): float(sims[i]) for i in chosen})
 
 

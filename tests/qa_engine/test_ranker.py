@@ -135,8 +135,8 @@ def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redi
     try:
         encoded: list[int] = []
         ranker.passage_vectors = lambda ps: encoded.append(len(ps)) or real(ps)
-        read_sources = knowledge.passages_for_answering
-        knowledge.passages_for_answering = lambda *args, **kw: time.sleep(0.3) or read_sources(*args, **kw)
+        list_sources = registry.list
+        registry.list = lambda *args, **kw: time.sleep(0.3) or list_sources(*args, **kw)
         answerer = KnowledgeAnswerer(knowledge, None, ranker, model_name="m")
         answerer.index_in_background(piece=1)
         answerer.close()
@@ -212,3 +212,71 @@ def test_language_offsets_let_a_page_in_another_language_compete_and_lower_no_on
     assert np.all(offsets >= 0)
     np.testing.assert_array_equal(language_offsets(question, vectors, ["a"] * 20), np.zeros(20))
     np.testing.assert_array_equal(language_offsets(question, vectors, [""] * 20), np.zeros(20))
+
+
+def test_the_action_server_answers_from_its_index_and_keeps_it_fresh_without_questions(
+    model_dir, redis_client
+):
+    """The question path over the in-process index: a source added after the load is fetched by the
+    question that needs it and read at once; a page another process re-caches reaches the index within
+    the poll interval, no question asked; a restricted page is never read for an outsider."""
+    import asyncio
+    import time
+
+    from servers import FixtureServer
+
+    from actions.answering import KnowledgeAnswerer
+    from knowledge.audience import Employee
+    from knowledge.cache import CachedPage, PageCache
+    from knowledge.library import FetchLimits, Knowledge
+    from knowledge.sources import SourceRegistry
+
+    redis_client.flushdb()
+    read: list[list[Passage]] = []
+    reader = Reader(ReaderConfig(model=str(model_dir)))
+    real_answer = reader.answer
+    reader.answer = lambda q, ps, **kw: read.append(list(ps)) or real_answer(q, ps, **kw)
+    with FixtureServer() as site:
+        registry = SourceRegistry(redis_client)
+        for page in ("leave.html", "offices.html"):
+            registry.add(site.url(f"/site/en/{page}"))
+        bonus = site.url("/site/en/benefits.html")
+        registry.add(bonus, tags=["group:managers", "restricted"])
+        knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=2, total_timeout=5))
+        knowledge.refresh()
+        ranker = Ranker(RankerConfig(model=str(model_dir)), VectorCache(redis_client))
+        answerer = KnowledgeAnswerer(
+            knowledge, reader, ranker, model_name="m", rank_top=500, fetch_budget_s=5
+        )
+        try:
+            answerer.index_in_background(poll_s=0.2)
+            deadline = time.monotonic() + 30
+            while answerer.live.snapshot is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert answerer.live.snapshot is not None
+
+            outcome = asyncio.run(answerer.answer("leave days", Employee(country="fr")))
+            assert outcome.status in ("answered", "unsure")
+            urls = {p.url for p in read[-1]}
+            assert bonus not in urls and site.url("/site/en/leave.html") in urls
+
+            expenses = site.url("/site/en/expenses.html")
+            registry.add(expenses)  # never fetched: the question fetches it and reads it
+            asyncio.run(answerer.answer("leave days", Employee(country="fr")))
+            assert expenses in {p.url for p in read[-1]}
+
+            cache = knowledge.cache
+            page = cache.get(expenses)
+            edited = [
+                Passage("Expense claims now go to form HR-204.", url=expenses, title="Expenses", id="x")
+            ]
+            cache.put(CachedPage(expenses, expenses, "Expenses", "en", edited, time.time()))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                texts = [p.text for p in answerer.live.snapshot.index.passages]
+                if edited[0].text in texts:
+                    break
+                time.sleep(0.05)
+            assert edited[0].text in texts and not any(p.text in texts for p in page.passages)
+        finally:
+            answerer.close()
