@@ -34,6 +34,7 @@ from knowledge.cache import VectorCache
 from knowledge.library import Knowledge, ReadingSet
 from knowledge.live_index import LiveIndex, Snapshot
 from knowledge.question_vectors import QuestionVectors, question_key
+from knowledge.refresher import Refresher, RefreshSettings
 from knowledge.shapes import asks_for_several
 from knowledge.store import StoreUnavailable
 from knowledge.verified import VerifiedAnswers
@@ -175,6 +176,7 @@ class KnowledgeAnswerer:
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=MODEL_THREAD)
         self.live: LiveIndex | None = None  # the passage index (set by `index_in_background`)
         self._closing = threading.Event()
+        self.refresher: Refresher | None = None  # one works per deployment (knowledge/refresher.py)
         self.remote = isinstance(reader, RemoteReader)
         self.verified: VerifiedMatcher | None = None  # answers HR verified (set by `load`, or by tests)
         self.question_vectors: QuestionVectors | None = None  # for the console's gaps grouped by meaning
@@ -223,6 +225,9 @@ class KnowledgeAnswerer:
         )
         answerer.question_vectors = QuestionVectors(knowledge.cache.r, settings.redis_prefix)
         answerer.index_in_background(poll_s=settings.index_poll)
+        if settings.refresh_interval > 0:
+            answerer.refresher = Refresher(knowledge, RefreshSettings(every_s=settings.refresh_interval))
+            answerer.refresher.start()
         return answerer
 
     def _encode(self, passages: list[Passage], piece: int) -> np.ndarray:
@@ -546,6 +551,8 @@ class KnowledgeAnswerer:
 
     def close(self) -> None:
         self._closing.set()
+        if self.refresher is not None:
+            self.refresher.stop()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
         if self._remote_calls is not None:
             self._remote_calls.shutdown(wait=False, cancel_futures=True)

@@ -46,6 +46,7 @@ class SourcePatch(BaseModel):
     language: str | None = Field(None, max_length=20)
     tags: list[str] | None = Field(None, max_length=50)
     enabled: bool | None = None
+    every: float | None = Field(None, description="seconds between the refresher's checks; 0: the default")
 
 
 class ScriptedIn(BaseModel):
@@ -74,6 +75,7 @@ def _source_json(view: SourceView) -> dict:
         "id": view.id, "url": s.url, "title": s.title, "page_title": view.page_title, "language": s.language,
         "enabled": s.enabled,
         "tags": s.tags, "added_by": s.added_by, "added_at": s.added_at, "status": asdict(s.status),
+        "every": s.every, "next_check": view.next_check or None,
     }  # fmt: skip
 
 
@@ -125,7 +127,7 @@ def get_source(sid: str, request: Request, _: Session = Depends(api_session)) ->
 @router.patch("/sources/{sid}")
 def edit_source(sid: str, body: SourcePatch, request: Request, _: Session = Depends(api_session)) -> dict:
     view = console(request).update(
-        sid, title=body.title, language=body.language, tags=body.tags, enabled=body.enabled
+        sid, title=body.title, language=body.language, tags=body.tags, enabled=body.enabled, every=body.every
     )
     return _source_json(view)
 

@@ -19,6 +19,7 @@ from knowledge.escalation import Contact, Escalation, Escalations
 from knowledge.feedback import FeedbackLog
 from knowledge.library import Knowledge
 from knowledge.question_vectors import QuestionVectors
+from knowledge.refresher import next_checks
 from knowledge.scripted import HR_INTENTS, ScriptedAnswer, ScriptedAnswers, ScriptedError, normal_variant
 from knowledge.sources import FetchStatus, Source, SourceError, source_id
 from knowledge.unanswered import UnansweredLog
@@ -64,6 +65,7 @@ class SourceView:
     page_title: str = ""  # the page's own title, from the cache (shown when the admin gave none)
     demoted: bool = False  # its answers come after every other page's
     hidden: int = 0  # passages HR hid
+    next_check: float = 0.0  # when the refresher checks it next (0: not scheduled)
 
     @property
     def title(self) -> str:
@@ -117,6 +119,7 @@ class Console:
         pages = self.knowledge.cache.get_many([s.url for s in sources])
         demoted = self.curation.demoted_urls()
         hidden = Counter(h.url for h in self.curation.hidden())
+        checks = next_checks(self.knowledge.cache.r, self.settings.redis_prefix, [s.url for s in sources])
         return [
             SourceView(
                 source_id(s.url),
@@ -124,6 +127,7 @@ class Console:
                 pages[s.url].title if s.url in pages else "",
                 s.url in demoted,
                 hidden[s.url],
+                checks.get(s.url, 0.0),
             )
             for s in sources
         ]
@@ -140,9 +144,11 @@ class Console:
         page = self.knowledge.cache.get(found.url)
         hidden = len(self.curation.hidden(found.url))
         demoted = found.url in self.curation.demoted_urls()
-        return SourceView(
-            sid, found, page.title if page else "", demoted, hidden
-        ), page.passages if page else []
+        check = next_checks(self.knowledge.cache.r, self.settings.redis_prefix, [found.url]).get(
+            found.url, 0.0
+        )
+        view = SourceView(sid, found, page.title if page else "", demoted, hidden, check)
+        return view, page.passages if page else []
 
     def hide_passage(self, sid: str, key: str, by: str) -> Hidden:
         """Stop reading one passage of a source (found by `passage_key` among its cached passages)."""
@@ -179,11 +185,14 @@ class Console:
         language: str | None = None,
         tags: str | list[str] | None = None,
         enabled: bool | None = None,
+        every: float | None = None,
     ) -> SourceView:
         before = self._find(sid)
         if isinstance(tags, str):
             tags = split_tags(tags)
-        after = self.registry.update(before.url, title=title, language=language, tags=tags, enabled=enabled)
+        after = self.registry.update(
+            before.url, title=title, language=language, tags=tags, enabled=enabled, every=every
+        )
         if (after.title, after.language) != (before.title, before.language):
             self.knowledge.cache.invalidate(after.url)  # passages carry title and language: read again
         return SourceView(sid, after)

@@ -119,6 +119,7 @@ class Settings:
     ranker: str | None  # None: the reader reads every passage
     rank_top: int
     index_poll: float  # seconds between an action server's checks for changed pages
+    refresh_interval: float  # seconds between the refresher's checks of a page (0: no refresher)
     rank_weight: float
     rasa_port: int
     actions_port: int
@@ -233,6 +234,9 @@ class Settings:
             else get("KATE_RANKER", DEFAULT_RANKER),
             rank_top=_positive_int("KATE_RANK_TOP", get("KATE_RANK_TOP", "10")),
             index_poll=_float("KATE_INDEX_POLL", get("KATE_INDEX_POLL", "2")),
+            refresh_interval=_float(
+                "KATE_REFRESH_INTERVAL", get("KATE_REFRESH_INTERVAL", "3600"), allow_zero=True
+            ),
             rank_weight=_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10"), allow_zero=True),
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),

@@ -28,6 +28,7 @@ from .store import DEFAULT_PREFIX, guarded
 
 DEFAULT_SOURCES_FILE = Path(__file__).parent / "sources.yml"  # = core.settings.DEFAULT_SOURCES_FILE
 AUTH_KINDS = ("basic", "bearer", "cookie")
+MIN_EVERY, MAX_EVERY = 1.0, 30 * 86400.0  # a source's own refresh interval, seconds
 MAX_SOURCES = 100_000  # a bound on every listing and import
 MAX_TITLE = 300
 MAX_TAGS = 50
@@ -67,6 +68,7 @@ class Source:
     added_by: str = ""
     added_at: float = 0.0
     auth: str = ""  # "" or "<basic|bearer|cookie>:<ENV_VAR>"
+    every: float = 0.0  # seconds between the refresher's checks of this page; 0: KATE_REFRESH_INTERVAL
     status: FetchStatus = field(default_factory=FetchStatus)
 
     def to_yaml_dict(self) -> dict:
@@ -78,6 +80,8 @@ class Source:
             d["enabled"] = False
         if self.tags:
             d["tags"] = list(self.tags)
+        if self.every:
+            d["every"] = self.every
         return d
 
 
@@ -166,6 +170,7 @@ class SourceRegistry:
         added_by: str = "",
         enabled: bool = True,
         auth: str = "",
+        every: float = 0.0,
     ) -> Source:
         source = Source(
             url=normalize_url(url),
@@ -176,6 +181,7 @@ class SourceRegistry:
             added_by=(added_by or "").strip()[:200],
             added_at=time.time(),
             auth=check_auth(auth),
+            every=check_every(every),
         )
         with guarded(self.r):
             if self.r.zscore(self._order, source.url) is not None:
@@ -211,6 +217,7 @@ class SourceRegistry:
         tags: list[str] | None = None,
         auth: str | None = None,
         enabled: bool | None = None,
+        every: float | None = None,
     ) -> Source:
         """Change what admins may change of a source (not its URL: that is a new source). Values are
         checked as `add` checks them; None leaves a field as it is."""
@@ -226,6 +233,8 @@ class SourceRegistry:
             changes["auth"] = check_auth(auth)
         if enabled is not None:
             changes["enabled"] = "1" if enabled else "0"
+        if every is not None:
+            changes["every"] = repr(check_every(every))
         if changes:
             with guarded(self.r):
                 self.r.hset(self._key(url), mapping=changes)
@@ -298,6 +307,7 @@ class SourceRegistry:
                     tags=[str(t) for t in tags] if isinstance(tags, list) else [str(tags)],
                     enabled=bool(entry.get("enabled", True)),
                     auth=str(entry.get("auth") or ""),
+                    every=_seconds(str(entry.get("every") or 0)),
                     added_by=added_by,
                 )
                 added += 1
@@ -330,8 +340,23 @@ def _to_hash(source: Source) -> dict[str, str]:
         "added_by": source.added_by,
         "added_at": repr(source.added_at),
         "auth": source.auth,
+        "every": repr(source.every),
         "status": json.dumps(asdict(source.status)),
     }
+
+
+def _seconds(raw: str | None) -> float:
+    try:
+        return max(0.0, float(raw or 0))
+    except ValueError:
+        return 0.0
+
+
+def check_every(every: float) -> float:
+    """A refresh interval: 0 (the deployment's default) or between a second and 30 days."""
+    if every and not MIN_EVERY <= every <= MAX_EVERY:
+        raise SourceError(f"a refresh interval is 0 (the default) or {MIN_EVERY:g} to {MAX_EVERY:g} seconds")
+    return float(every)
 
 
 def _from_hash(raw: dict[str, str]) -> Source:
@@ -348,5 +373,6 @@ def _from_hash(raw: dict[str, str]) -> Source:
         added_by=raw.get("added_by", ""),
         added_at=float(raw.get("added_at") or 0),
         auth=raw.get("auth", ""),
+        every=_seconds(raw.get("every")),
         status=status,
     )

@@ -111,6 +111,13 @@ def test_source_edits_through_the_api(app, redis_client):
                           headers=csrf)  # fmt: skip
     assert edited.json()["title"] == "Leave" and edited.json()["enabled"] is False
     assert SourceRegistry(redis_client).get("http://127.0.0.1:9/a.html").language == "fr"
+    assert edited.json()["next_check"] is None  # the refresher has not scheduled it yet
+    sooner = client.patch(f"/api/sources/{sid}", json={"every": 600}, headers=csrf).json()
+    assert sooner["every"] == 600
+    assert client.patch(f"/api/sources/{sid}", json={"every": -5}, headers=csrf).status_code == 400
+    redis_client.zadd("kate:refresh:next", {"http://127.0.0.1:9/a.html": 1_900_000_000})
+    assert client.get(f"/api/sources/{sid}").json()["next_check"] == 1_900_000_000
+    assert "next check" in client.get("/admin/sources").text
     bad = client.patch(f"/api/sources/{sid}", json={"language": "french!"}, headers=csrf)
     assert bad.status_code == 400 and "language must be a code" in bad.json()["detail"]
     assert client.get("/api/sources/0123456789abcdef").status_code == 404
