@@ -643,6 +643,43 @@ def cmd_bench_recall(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
+    from actions.answering import KnowledgeAnswerer
+    from core.local_redis import open_redis
+    from knowledge.library import Knowledge
+    from knowledge.live_index import LiveIndex
+    from measure.bench_index import bench_index
+
+    if not SHARED_QA_TRAIN.is_dir():
+        print(f"kate bench index: no QA training folder at {SHARED_QA_TRAIN}", file=sys.stderr)
+        return 2
+    client = open_redis(settings)
+    reader = make_reader(settings, args.model)
+    ranker = make_ranker(settings, None, reader)
+    if ranker is None:
+        print("kate bench index: the ranker is off (KATE_RANKER=none)", file=sys.stderr)
+        return 2
+
+    def answerer_for(knowledge: Knowledge, live: LiveIndex) -> KnowledgeAnswerer:
+        """The action server's question path over this index (no background threads)."""
+        answerer = KnowledgeAnswerer(
+            knowledge, reader, ranker, model_name="bench", rank_top=settings.rank_top,
+            rank_weight=settings.rank_weight, fetch_budget_s=settings.fetch_budget,
+            answer_budget_s=settings.answer_budget,
+        )  # fmt: skip
+        answerer.live = live
+        return answerer
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    command = f"kate bench index --sizes {args.sizes} --questions {args.questions}"
+    result = bench_index(
+        settings, client, reader, ranker, SHARED_QA_TRAIN, answerer_for,
+        output=Path(args.output), sizes=sizes, questions=args.questions, command=command,
+    )  # fmt: skip
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
     from core.local_redis import open_redis
     from measure.bench_scale import bench_scale
@@ -960,6 +997,13 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--data-dir", help="folder of SQuAD dev files (default: ../shared/data/qa/dev)")
     br.add_argument("--distractors", type=int, default=2000, help="training paragraphs mixed in")
     br.set_defaults(func=cmd_bench_recall)
+
+    bi = bench.add_parser("index", help="the action server's index over 1,000 to 50,000 cached pages")
+    bi.add_argument("--model")
+    bi.add_argument("--output", default="docs/benchmarks.md")
+    bi.add_argument("--sizes", default="1000,10000,50000", help="page counts, comma-separated")
+    bi.add_argument("--questions", type=int, default=30, help="questions per size and precision")
+    bi.set_defaults(func=cmd_bench_index)
 
     bs = bench.add_parser("scale", help="ranker recall@K, F1 against K, latency for 1 to 500 cached pages")
     bs.add_argument("--model")

@@ -1,0 +1,335 @@
+"""`kate bench index`: Kate over tens of thousands of pages, through the action server's own index.
+
+Pages: paragraphs of the QA training sets (SQuAD, JaQuAD, PIAF, iApp, DRCD, CMRC, ARCD, XQuAD), each cut in
+two at the sentence nearest its middle (a page of about 60 words, an intranet section's size; 36,000
+paragraphs give 72,000 pages), shuffled with a fixed seed so every size mixes languages. They are written
+into Redis as the fetcher writes them (registry entry, cached page) under a private prefix; fetching is
+measured elsewhere (`kate bench scale`): here the question is what an action server does once pages are
+cached.
+
+For each size: the passage vectors (encoded once and kept on disk between runs, so a rerun does not
+spend 20 minutes re-encoding; the encoding speed is measured on a fixed sample every run), the start-up
+of an action server's index over every cached page (vectors read from Redis), its memory, one edited
+page caught up, and questions of the training sets whose answer is on a page of the set, asked through
+the action server's question path (`KnowledgeAnswerer.answer`): time and F1 of the best span, in bf16
+(CPUs with AVX512-BF16 or AMX) and in fp32 (what a CPU without them runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.settings import Settings
+from knowledge.cache import CachedPage, PageCache, VectorCache
+from knowledge.library import Knowledge
+from knowledge.live_index import LiveIndex
+from knowledge.sources import SourceRegistry
+from qa_engine import Passage, Reader
+from qa_engine.evaluate import best_over_gold, f1_score, language_of_file, squad_questions
+from qa_engine.ranker import Ranker
+
+from .bench import machine_description, write_section
+
+SECTION = "index"
+
+
+class Answerer(Protocol):
+    """The action server's question path (actions.answering.KnowledgeAnswerer; given by the caller, since
+    measurements do not import the action server)."""
+
+    async def answer(self, question: str) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+ENCODE_SAMPLE = 500  # passages encoded afresh every run to measure the encoding speed
+
+
+@dataclass
+class Page:
+    passage: Passage
+    language: str
+
+
+@dataclass
+class Asked:
+    question: str
+    answers: list[str]
+    page: int  # index of the page that holds the answer
+    language: str
+
+
+def split_paragraph(text: str) -> tuple[str, str]:
+    """Two halves, cut after the sentence end nearest the middle (no cut: the second half is empty)."""
+    middle = len(text) // 2
+    ends = [i + 1 for i, c in enumerate(text) if c in ".!?。！？" and 0 < i < len(text) - 1]
+    if not ends:
+        return text, ""
+    cut = min(ends, key=lambda i: abs(i - middle))
+    return text[:cut].strip(), text[cut:].strip()
+
+
+def page_pool(train_dir: Path, seed: int = 0) -> tuple[list[Page], list[Asked]]:
+    """Every training paragraph's halves as pages (shuffled), and every question with its page."""
+    pages: list[Page] = []
+    asked: list[Asked] = []
+    for path in sorted(train_dir.glob("*.json")):
+        language = language_of_file(path) or "en"
+        seen: dict[str, tuple[int, int]] = {}
+        for title, context, qa, answers in squad_questions(path):
+            if context not in seen:
+                first, second = split_paragraph(context)
+                seen[context] = (len(pages), len(first) + 1)
+                for half in (first, second):
+                    if half:
+                        pages.append(Page(Passage(half, title=title, language=language), language))
+            start, cut = seen[context]
+            where = answers[0].get("answer_start", 0)
+            page = start if where < cut or pages[start].passage.text == context.strip() else start + 1
+            asked.append(Asked(qa["question"], [a["text"] for a in answers], page, language))
+    order = list(range(len(pages)))
+    random.Random(seed).shuffle(order)
+    position = {old: new for new, old in enumerate(order)}
+    shuffled = [pages[i] for i in order]
+    for i, page in enumerate(shuffled):
+        url = f"https://intranet.example/p/{i}"
+        page.passage = Passage(
+            page.passage.text, url=url, title=page.passage.title, id="0", language=page.language
+        )
+    for a in asked:
+        a.page = position[a.page]
+    return shuffled, asked
+
+
+def memory_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_flags() -> str:
+    try:
+        flags = next(
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+        )
+    except (OSError, StopIteration):
+        return "unknown"
+    found = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    return ", ".join(found) or "none of avx2/avx512"
+
+
+@dataclass
+class SizeRow:
+    pages: int
+    passages: int
+    write_s: float  # registry entries and cached pages into Redis
+    load_s: float  # an action server's index start-up over every cached page
+    memory_mb: float  # resident memory the index added
+    update_s: float  # one edited page caught up (re-encoded, index rebuilt)
+    times: dict[str, list[float]] = field(default_factory=dict)  # precision -> seconds per question
+    f1: dict[str, list[float]] = field(default_factory=dict)
+    languages: list[str] = field(default_factory=list)
+
+
+def vectors_for(ranker: Ranker, pages: Sequence[Page], cache_dir: Path) -> np.ndarray:
+    """Every page's vector, from the disk cache of an earlier run when the texts and model match."""
+    digest = hashlib.sha256(ranker.model_id.encode())
+    for page in pages:
+        digest.update(page.passage.title.encode() + b"\n" + page.passage.text.encode() + b"\0")
+    path = cache_dir / f"bench-index-{digest.hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    print(
+        f"bench index: encoding {len(pages):,} passages (once; kept in {path})", file=sys.stderr, flush=True
+    )
+    out = []
+    step = 2048
+    t0 = time.perf_counter()
+    for i in range(0, len(pages), step):
+        out.append(
+            ranker._encode([f"passage: {p.passage.title}\n{p.passage.text}" for p in pages[i : i + step]])
+        )
+        done = min(i + step, len(pages))
+        rate = done / (time.perf_counter() - t0)
+        print(f"bench index: {done:,}/{len(pages):,} encoded, {rate:.0f}/s", file=sys.stderr, flush=True)
+    vectors = np.concatenate(out).astype(np.float32)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def encode_speed(ranker: Ranker, pages: Sequence[Page]) -> float:
+    texts = [f"passage: {p.passage.title}\n{p.passage.text}" for p in pages[:ENCODE_SAMPLE]]
+    t0 = time.perf_counter()
+    ranker._encode(texts)
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def write_pages(
+    client: object, prefix: str, pages: Sequence[Page], vectors: np.ndarray, ranker: Ranker
+) -> float:
+    """Sources, cached pages and their vectors, as fetching and encoding would leave them in Redis."""
+    registry = SourceRegistry(client, prefix)  # type: ignore[arg-type]
+    cache = PageCache(client, prefix)  # type: ignore[arg-type]
+    store = VectorCache(client, prefix)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    now = time.time()
+    for page, vector in zip(pages, vectors, strict=True):
+        p = page.passage
+        registry.add(p.url, language=page.language)
+        cache.put(CachedPage(p.url, p.url, p.title, page.language, [p], now))
+        store.put_many({ranker._key(p): vector.astype(np.float16).tobytes()})
+    return time.perf_counter() - t0
+
+
+def ask(answerer: Answerer, item: Asked) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    outcome = asyncio.run(answerer.answer(item.question))
+    seconds = time.perf_counter() - t0
+    text = outcome.top.text if outcome.top is not None else ""
+    return seconds, 100.0 * best_over_gold(f1_score, text, item.answers, item.language)
+
+
+def bench_index(
+    settings: Settings,
+    client: object,
+    reader: Reader,
+    ranker: Ranker,
+    train_dir: Path,
+    answerer_for: Callable[[Knowledge, LiveIndex], Answerer],
+    *,
+    output: Path,
+    sizes: Sequence[int] = (1_000, 10_000, 50_000),
+    questions: int = 30,
+    cache_dir: Path | None = None,
+    command: str = "kate bench index",
+) -> dict:
+    pages, asked = page_pool(train_dir)
+    if max(sizes) > len(pages):
+        raise ValueError(f"{max(sizes):,} pages asked for, the training sets give {len(pages):,}")
+    cache_dir = cache_dir or settings.models_dir.parent / "bench"
+    speed = encode_speed(ranker, pages)
+    vectors = vectors_for(ranker, pages[: max(sizes)], cache_dir)
+    prefix = f"{settings.redis_prefix}bench-index-{int(time.time())}:"
+    precisions = {"bf16": (reader.autocast_dtype, ranker.autocast_dtype), "fp32": (None, None)}
+    rows: list[SizeRow] = []
+    written = 0
+    rng = random.Random(1)
+    try:
+        for n in sorted(sizes):
+            write_s = write_pages(client, prefix, pages[written:n], vectors[written:n], ranker)
+            written = n
+            registry = SourceRegistry(client, prefix)  # type: ignore[arg-type]
+            knowledge = Knowledge(registry, PageCache(client, prefix, ttl=settings.cache_ttl))  # type: ignore[arg-type]
+            ranker.store = VectorCache(client, prefix)  # type: ignore[arg-type]
+            ranker.forget()
+            before = memory_mb()
+            live = LiveIndex(knowledge, ranker.passage_vectors, ranker.model.config.hidden_size)
+            snapshot = live.load()
+            row = SizeRow(n, len(snapshot), write_s, live.loaded_s, memory_mb() - before, 0.0)
+            edited = pages[rng.randrange(n)].passage
+            changed = Passage(edited.text + " Updated by HR.", url=edited.url, title=edited.title, id="0")
+            knowledge.cache.put(
+                CachedPage(edited.url, edited.url, edited.title, "en", [changed], time.time())
+            )
+            t0 = time.perf_counter()
+            live.catch_up()
+            row.update_s = time.perf_counter() - t0
+            answerer = answerer_for(knowledge, live)
+            chosen = [a for a in asked if a.page < n and a.page != int(edited.url.rsplit("/", 1)[1])]
+            chosen = random.Random(n).sample(chosen, min(questions, len(chosen)))
+            ask(answerer, chosen[0])  # warm-up: first forward passes allocate
+            for name, (reader_dtype, ranker_dtype) in precisions.items():
+                reader.autocast_dtype, ranker.autocast_dtype = reader_dtype, ranker_dtype
+                row.times[name], row.f1[name] = [], []
+                for item in chosen:
+                    seconds, f1 = ask(answerer, item)
+                    row.times[name].append(seconds)
+                    row.f1[name].append(f1)
+            reader.autocast_dtype, ranker.autocast_dtype = precisions["bf16"]
+            row.languages = [a.language for a in chosen]
+            answerer.close()
+            rows.append(row)
+            print(
+                f"bench index: {n:,} pages: start-up {row.load_s:.1f} s, p95 "
+                + ", ".join(f"{k} {np.percentile(v, 95):.2f} s" for k, v in row.times.items()),
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        for key in client.scan_iter(f"{prefix}*", count=5000):  # type: ignore[attr-defined]
+            client.delete(key)  # type: ignore[attr-defined]
+    text = render(rows, speed, reader, ranker, settings, command)
+    write_section(output, text, SECTION)
+    return {
+        str(r.pages): {k: float(np.percentile(v, 95)) for k, v in r.times.items()} | {"load_s": r.load_s}
+        for r in rows
+    }
+
+
+def render(
+    rows: list[SizeRow], speed: float, reader: Reader, ranker: Ranker, settings: Settings, command: str
+) -> str:
+    per_10k = [r.memory_mb / r.pages * 10_000 for r in rows if r.pages >= 10_000] or [rows[-1].memory_mb]
+    lines = [
+        f"<!-- bench:{SECTION} -->",
+        "## Tens of thousands of pages: the action server's index",
+        "",
+        f"Command: `{command}`  ",
+        f"Reader `{reader.config.model}`, ranker `{ranker.config.model}` "
+        f"(reads the best {settings.rank_top}); device: {machine_description(reader)}; "
+        f"CPU flags: {cpu_flags()}.",
+        "",
+        "Pages: QA training paragraphs cut in two at a sentence (about 60 words each), shuffled, in every "
+        "language of the training sets, written into Redis as fetching leaves them. Questions: training "
+        "questions whose answer is on a page of the set, asked through the action server's question path "
+        "(change check, audience mask, hybrid search of the index, ranking, reading, answer selection). "
+        "*fp32* is what a CPU without bf16 instructions runs (measured here by turning bf16 off, on the same "
+        "cores: an AVX2-only CPU is slower still per core).",
+        "",
+        "| pages | passages | answer p50 bf16 | **p95 bf16** | p95 fp32 | F1 bf16 | F1 fp32 | questions | "
+        "index start-up | memory | one edited page | write into Redis |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.pages:,} | {r.passages:,} | {np.percentile(r.times['bf16'], 50):.2f} s "
+            f"| **{np.percentile(r.times['bf16'], 95):.2f} s** | {np.percentile(r.times['fp32'], 95):.2f} s "
+            f"| {statistics.fmean(r.f1['bf16']):.1f} | {statistics.fmean(r.f1['fp32']):.1f} "
+            f"| {len(r.times['bf16'])} "
+            f"| {r.load_s:.1f} s | {r.memory_mb:.0f} MB | {r.update_s:.2f} s | {r.write_s:.0f} s |"
+        )
+    big = rows[-1]
+    lines += [
+        "",
+        f"Encoding passages (the ranker, bf16 where the CPU has it): **{speed:.0f} passages/s**, so a mass "
+        f"import costs about {10_000 / speed / 60:.0f} minutes of one action server's model thread per "
+        "10,000 new pages (in the background, a piece at a time: questions go on meanwhile); a restart "
+        "costs only the start-up above, the vectors being in Redis. Memory of the index: about "
+        f"{statistics.fmean(per_10k):.0f} MB per 10,000 pages (vectors, BM25 postings, the passages' text). "
+        f"At {big.pages:,} pages the questions' languages were: "
+        + ", ".join(f"{lang} {n}" for lang, n in sorted(_count(big.languages).items()))
+        + ".",
+        "",
+        f"<!-- /bench:{SECTION} -->",
+    ]
+    return "\n".join(lines)
+
+
+def _count(items: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
