@@ -42,7 +42,7 @@ from qa_engine import Answer, Passage
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
 from qa_engine.index import SHORTLIST
-from qa_engine.ranker import Ranker, Ranking, passage_key, rank_by, read_ranked, select
+from qa_engine.ranker import Ranker, Ranking, passage_key, rank_by, read_ranked, select, sure_cut
 from qa_engine.types import AnswersQuestions
 
 from .records import Candidate
@@ -155,6 +155,7 @@ class KnowledgeAnswerer:
         min_confidence: float | None = None,
         rank_top: int = 10,
         rank_weight: float = 10.0,
+        rank_margin: float = 0.0,
         conflict_margin: float = 0.0,
         audience_margin: float = 0.5,
         faq_min_similarity: float = 2.0,
@@ -170,6 +171,7 @@ class KnowledgeAnswerer:
         self.min_confidence = self.calibration.threshold if min_confidence is None else min_confidence
         self.rank_top = rank_top
         self.rank_weight = rank_weight
+        self.rank_margin = rank_margin  # read only the passages this close to the best one (0: rank_top)
         self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
         self.audience_margin = audience_margin
         self.structure = StructureMatcher(ranker, faq_min_similarity)  # FAQ pairs, list headings, tables
@@ -213,6 +215,7 @@ class KnowledgeAnswerer:
             min_confidence=settings.answer_min_confidence,
             rank_top=settings.rank_top,
             rank_weight=settings.rank_weight,
+            rank_margin=settings.rank_margin,
             conflict_margin=settings.conflict_margin,
             audience_margin=settings.audience_margin,
             faq_min_similarity=settings.faq_min_similarity,
@@ -450,7 +453,7 @@ class KnowledgeAnswerer:
         `order`: what chooses them (the index's fused scores), when not the cosine alone."""
         assert self.ranker is not None
         sims = vectors @ self.ranker.query_vectors([question])[0]
-        ranking = rank_by(sims, passages, self.rank_top, order)
+        ranking = sure_cut(rank_by(sims, passages, self.rank_top, order), self.rank_margin)
         own = [i for i, p in enumerate(passages) if p.url in preferred]
         if own:
             extra = rank_by(

@@ -671,10 +671,11 @@ def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
         return answerer
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    command = f"kate bench index --sizes {args.sizes} --questions {args.questions}"
+    command = f"kate bench index --sizes {args.sizes} --questions {args.questions} --study {args.study}"
     result = bench_index(
         settings, client, reader, ranker, SHARED_QA_TRAIN, answerer_for,
-        output=Path(args.output), sizes=sizes, questions=args.questions, command=command,
+        output=Path(args.output), sizes=sizes, questions=args.questions, study=args.study,
+        command=command,
     )  # fmt: skip
     print(json.dumps(result, indent=2))
     return 0
@@ -1003,6 +1004,7 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--output", default="docs/benchmarks.md")
     bi.add_argument("--sizes", default="1000,10000,50000", help="page counts, comma-separated")
     bi.add_argument("--questions", type=int, default=30, help="questions per size and precision")
+    bi.add_argument("--study", type=int, default=60, help="questions of the read-less study (0: none)")
     bi.set_defaults(func=cmd_bench_index)
 
     bs = bench.add_parser("scale", help="ranker recall@K, F1 against K, latency for 1 to 500 cached pages")

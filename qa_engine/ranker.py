@@ -237,6 +237,18 @@ def rank_by(
     return Ranking([passages[i] for i in chosen], {passage_key(passages[i]): float(sims[i]) for i in chosen})
 
 
+def sure_cut(ranking: Ranking, margin: float, least: int = 2) -> Ranking:
+    """Read less when the ranking is sure: keep the passages whose cosine is within `margin` of the best
+    one's (at least `least`). A span's score is re-scored with `weight * (1 - cosine)`, so a passage far
+    below the best must out-read it by that much to win; the cut skips the passages that almost never
+    do (measured: `kate bench index`, docs/benchmarks.md). `margin <= 0`: no cut."""
+    if margin <= 0 or len(ranking.passages) <= least:
+        return ranking
+    best = max(ranking.of(p) for p in ranking.passages)
+    kept = [p for i, p in enumerate(ranking.passages) if i < least or ranking.of(p) >= best - margin]
+    return Ranking(kept, {passage_key(p): ranking.of(p) for p in kept})
+
+
 def rescore(
     found: Sequence[Answer],
     ranking: Ranking,
