@@ -280,3 +280,15 @@ def test_the_action_server_answers_from_its_index_and_keeps_it_fresh_without_que
             assert edited[0].text in texts and not any(p.text in texts for p in page.passages)
         finally:
             answerer.close()
+
+
+def test_a_sure_ranking_reads_fewer_passages():
+    from qa_engine.ranker import Ranking, passage_key, sure_cut
+
+    ps = passages()
+    ranking = Ranking(ps, {passage_key(p): c for p, c in zip(ps, (0.90, 0.88, 0.80, 0.70), strict=True)})
+    assert [p.id for p in sure_cut(ranking, 0.05).passages] == ["p0", "p1"]
+    assert [p.id for p in sure_cut(ranking, 0.15).passages] == ["p0", "p1", "p2"]
+    assert [p.id for p in sure_cut(ranking, 0.01, least=1).passages] == ["p0"]
+    assert sure_cut(ranking, 0.0) is ranking  # no margin: the best rank_top, as before
+    assert sure_cut(ranking, 0.05).of(ps[1]) == pytest.approx(0.88)
