@@ -598,6 +598,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         repeats=args.repeats,
         quick=args.quick,
         data_dir=Path(args.data_dir) if args.data_dir else None,
+        peers=[p for p in args.peers.split(",") if p],
+        f1_per_file=args.f1_per_file,
     )
     return 0
 
@@ -983,6 +985,10 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--repeats", type=int, default=3)
     br.add_argument("--data-dir", help="folder of SQuAD files whose paragraphs serve as long pages")
     br.add_argument("--quick", action="store_true", help="small page sets (for tests)")
+    br.add_argument(
+        "--peers", default="", help="also run peers in throwaway environments: haystack,transformers4"
+    )
+    br.add_argument("--f1-per-file", type=int, default=40, help="dev questions per file for the F1 column")
     br.set_defaults(func=cmd_bench)
 
     add_knowledge_parsers(sub)

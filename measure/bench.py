@@ -13,6 +13,7 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,8 +246,17 @@ def write_section(output: Path, section_text: str, section: str = SECTION) -> No
 
 
 def bench_reader(
-    reader: Reader, *, output: Path, repeats: int = 3, quick: bool = False, data_dir: Path | None = None
+    reader: Reader,
+    *,
+    output: Path,
+    repeats: int = 3,
+    quick: bool = False,
+    data_dir: Path | None = None,
+    peers: Sequence[str] = (),
+    peers_root: Path | None = None,
+    f1_per_file: int = 40,
 ) -> list[ReaderBench]:
+    """The reader section; with `peers` (measure/peers.py), their section too, from the same run."""
     sets = [demo_pages(1 if quick else 8)]
     if data_dir is None:
         data_dir = SHARED_QA_DEV if SHARED_QA_DEV.is_dir() else None
@@ -267,4 +277,14 @@ def bench_reader(
         results.append(result)
     command = "kate bench reader" + (" --quick" if quick else "") + f" --repeats {repeats}"
     write_section(output, render(results, reader, command))
+    if peers:
+        from .peers import f1_items, kate_rows, peer_rows, render_peers
+
+        paired = list(zip(sets, results, strict=True))
+        items = f1_items(data_dir or SHARED_QA_DEV, f1_per_file)
+        root = peers_root or Path.home() / ".cache" / "kate" / "peers"
+        rows = kate_rows(reader, paired, items, repeats)
+        rows += peer_rows(peers, reader, paired, items, repeats, root)
+        command += f" --peers {','.join(peers)} --f1-per-file {f1_per_file}"
+        write_section(output, render_peers(rows, paired, reader, len(items), command), "peers")
     return results
