@@ -3,7 +3,8 @@
 Variants, all on the same loaded weights and the same passages, timed alternately in one process:
 - fp32 on every core, fp32 on one core (what threads buy),
 - bf16 autocast (Kate's default on CPUs with bf16 instructions: `KATE_PRECISION=auto`),
-- int8 dynamic quantisation of the Linear layers (`KATE_QUANTIZE=int8`).
+- int8 dynamic quantisation of the Linear layers (`KATE_QUANTIZE=int8`),
+- ONNX Runtime in fp32 (its CPU provider has no bf16), the model exported once next to Kate's models.
 Speed is chunks per second over the QA dev paragraphs (long passages, the reader's real work); F1 is
 `kate qa eval`'s on the first `limit` questions of a few dev files, so a speed-up is never reported
 without what it costs in answers.
@@ -21,12 +22,20 @@ import torch
 
 from qa_engine import Reader
 from qa_engine.evaluate import score_file
+from qa_engine.model_store import resolve
+from qa_engine.onnx_reader import OnnxQA, export_qa_onnx
 from qa_engine.reader import quantize_int8
 
 from .bench import BENCH_QUESTIONS, machine_description, reader_twin, squad_pages, write_section
 
 SECTION = "cpu"
 F1_FILES = ("xquad.en", "xquad.zh", "asai2018.fr", "multilingualqa.q-fr.c-en")
+
+
+def onnx_folder(reader: Reader) -> Path:
+    """Where the reader's ONNX export lives: beside its folder, named after it."""
+    folder = Path(resolve(reader.config.model, reader.config.models_dir))
+    return folder.with_name(folder.name + "-onnx")
 
 
 @dataclass
@@ -58,6 +67,13 @@ def bench_cpu(
         Variant(f"bf16 autocast, {cores} threads", how("bf16", "`KATE_PRECISION=bf16`"), bf16, cores, [], {}),
         Variant(f"int8 dynamic, {cores} threads", how("int8", "`KATE_QUANTIZE=int8`"), int8, cores, [], {}),
     ]
+    try:
+        onnx = OnnxQA(export_qa_onnx(reader.model, onnx_folder(reader)), cores, reader.model.config)
+    except ImportError as exc:  # onnxruntime missing: say so instead of a row
+        print(f"bench cpu: ONNX Runtime not measured: {exc}", file=sys.stderr, flush=True)
+    else:
+        twin = reader_twin(reader, "fp32", onnx)
+        variants.append(Variant(f"ONNX Runtime fp32, {cores} threads", "measured only", twin, cores, [], {}))
     pages = squad_pages(data_dir, 48)
     if pages is None:
         raise ValueError(f"no QA dev files in {data_dir}")
@@ -116,7 +132,7 @@ def render(
     names = list(base.f1)
     lines = [
         f"<!-- bench:{SECTION} -->",
-        "## The reader on a CPU: threads, bf16 and int8, with their F1 cost",
+        "## The reader on a CPU: threads, bf16, int8 and ONNX Runtime, with their F1 cost",
         "",
         f"Command: `{command}`  ",
         f"Model: `{reader.config.model}`; {machine_description(reader)}.  ",
@@ -152,8 +168,9 @@ def render(
             "",
             "; ".join(notes) + ". Kate reads in bf16 where the CPU has bf16 instructions (AVX512-BF16 or "
             "AMX; fp32 elsewhere, where bf16 is emulated and slow) and keeps int8 as a setting for machines "
-            "where speed matters more than answers. ONNX Runtime was not measured in this release. On a GPU "
-            "the reader uses bf16/fp16 autocast.",
+            "where speed matters more than answers. ONNX Runtime's CPU provider computes in fp32 (it has "
+            "no bf16 kernels): it is compared with torch fp32 (the CPUs without bf16 instructions) and "
+            "with torch bf16 (the ones with). On a GPU the reader uses bf16/fp16 autocast.",
         ]
     lines += ["", f"<!-- /bench:{SECTION} -->"]
     return "\n".join(lines)
