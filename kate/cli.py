@@ -645,6 +645,19 @@ def cmd_bench_recall(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_gpu(args: argparse.Namespace, settings: Settings) -> int:
+    from measure.bench_gpu import bench_gpu
+
+    reader = make_reader(settings, args.model)
+    try:
+        result = bench_gpu(reader, output=Path(args.output), repeats=args.repeats, command="kate bench gpu")
+    except ValueError as exc:
+        print(f"kate bench gpu: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
     from actions.answering import KnowledgeAnswerer
     from core.local_redis import open_redis
@@ -1004,6 +1017,12 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--data-dir", help="folder of SQuAD dev files (default: ../shared/data/qa/dev)")
     br.add_argument("--distractors", type=int, default=2000, help="training paragraphs mixed in")
     br.set_defaults(func=cmd_bench_recall)
+
+    bg = bench.add_parser("gpu", help="the reader's seq/s at 384 tokens on an NVIDIA GPU, against TensorRT")
+    bg.add_argument("--model")
+    bg.add_argument("--output", default="docs/benchmarks.md")
+    bg.add_argument("--repeats", type=int, default=5)
+    bg.set_defaults(func=cmd_bench_gpu)
 
     bi = bench.add_parser("index", help="the action server's index over 1,000 to 50,000 cached pages")
     bi.add_argument("--model")

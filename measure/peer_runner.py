@@ -47,7 +47,7 @@ def pipeline_reader(model: str, threads: int) -> Callable[[str, list[str]], str]
     qa = pipeline("question-answering", model=model, tokenizer=model, device=-1)
 
     def answer(question: str, texts: list[str]) -> str:
-        found = qa([{"question": question, "context": t} for t in texts], max_seq_len=384, doc_stride=128)
+        found = qa(question=[question] * len(texts), context=texts, max_seq_len=384, doc_stride=128)
         found = found if isinstance(found, list) else [found]
         best = max(found, key=lambda a: a["score"], default=None)
         return best["answer"] if best else ""

@@ -35,7 +35,7 @@ SECTION = "peers"
 RUNNER = Path(__file__).with_name("peer_runner.py")
 TORCH = "torch==2.13.0"  # the CPU wheel; any other pulls CUDA packages
 PINS = {
-    "haystack": [TORCH, "haystack-ai>=2.10,<3", "transformers>=4.50,<5", "sentencepiece"],
+    "haystack": [TORCH, "haystack-ai>=2.10,<3", "transformers[torch,sentencepiece]>=4.50,<5"],
     "transformers4": [TORCH, "transformers>=4.50,<5", "sentencepiece"],
 }
 LABELS = {
