@@ -53,9 +53,8 @@ class PageEntry:
     shown: list[int] = field(default_factory=list)  # positions of the visible passages
 
     def same_text(self, page: CachedPage | None) -> bool:
-        mine = [] if self.page is None else [(p.title, p.text, p.layout) for p in self.page.passages]
-        theirs = [] if page is None else [(p.title, p.text, p.layout) for p in page.passages]
-        return mine == theirs
+        """Whether `page` has exactly these passages (text, title, layout, language...): a 304 does."""
+        return (self.page.passages if self.page else []) == (page.passages if page else [])
 
 
 @dataclass(frozen=True)
@@ -195,6 +194,8 @@ class LiveIndex:
     def load(self) -> Snapshot:
         """Every enabled source and its cached page, from Redis (an action server's start)."""
         with self._lock:
+            if self._applied >= 0 and self.snapshot is not None:
+                return self.snapshot  # another thread loaded it while this one waited
             t0 = time.perf_counter()
             version = self.changes.version()  # first: a change made during the load is applied later
             self._curation()
