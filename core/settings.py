@@ -239,7 +239,7 @@ class Settings:
                 "KATE_REFRESH_INTERVAL", get("KATE_REFRESH_INTERVAL", "3600"), allow_zero=True
             ),
             rank_weight=_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10"), allow_zero=True),
-            rank_margin=_float("KATE_RANK_MARGIN", get("KATE_RANK_MARGIN", "0"), allow_zero=True),
+            rank_margin=_float("KATE_RANK_MARGIN", get("KATE_RANK_MARGIN", "0.05"), allow_zero=True),
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),
             answer_budget=_float("KATE_ANSWER_BUDGET", get("KATE_ANSWER_BUDGET", "20")),

@@ -679,7 +679,8 @@ def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
         """The action server's question path over this index (no background threads)."""
         answerer = KnowledgeAnswerer(
             knowledge, reader, ranker, model_name="bench", rank_top=settings.rank_top,
-            rank_weight=settings.rank_weight, fetch_budget_s=settings.fetch_budget,
+            rank_weight=settings.rank_weight, rank_margin=settings.rank_margin,
+            fetch_budget_s=settings.fetch_budget,
             answer_budget_s=settings.answer_budget,
         )  # fmt: skip
         answerer.live = live

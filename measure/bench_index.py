@@ -328,15 +328,15 @@ def render(
     settings: Settings,
     command: str,
 ) -> str:
-    per_10k = [r.memory_mb / r.pages * 10_000 for r in rows if r.pages >= 10_000] or [rows[-1].memory_mb]
+    per_10k = rows[-1].memory_mb / rows[-1].pages * 10_000
     lines = [
         f"<!-- bench:{SECTION} -->",
         "## Tens of thousands of pages: the action server's index",
         "",
         f"Command: `{command}`  ",
         f"Reader `{reader.config.model}`, ranker `{ranker.config.model}` "
-        f"(reads the best {settings.rank_top}); device: {machine_description(reader)}; "
-        f"CPU flags: {cpu_flags()}.",
+        f"(reads the best {settings.rank_top}, `KATE_RANK_MARGIN={settings.rank_margin:g}`); "
+        f"device: {machine_description(reader)}; CPU flags: {cpu_flags()}.",
         "",
         "Pages: QA training paragraphs cut in two at a sentence (about 60 words each), shuffled, in every "
         "language of the training sets, written into Redis as fetching leaves them. Questions: training "
@@ -364,7 +364,8 @@ def render(
         f"import costs about {10_000 / speed / 60:.0f} minutes of one action server's model thread per "
         "10,000 new pages (in the background, a piece at a time: questions go on meanwhile); a restart "
         "costs only the start-up above, the vectors being in Redis. Memory of the index: about "
-        f"{statistics.fmean(per_10k):.0f} MB per 10,000 pages (vectors, BM25 postings, the passages' text). "
+        f"{per_10k:.0f} MB per 10,000 pages at the largest size (vectors, BM25 postings, the passages' text "
+        "and the page records; resident memory the load added). "
         f"At {big.pages:,} pages the questions' languages were: "
         + ", ".join(f"{lang} {n}" for lang, n in sorted(_count(big.languages).items()))
         + ".",

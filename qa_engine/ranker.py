@@ -241,7 +241,10 @@ def sure_cut(ranking: Ranking, margin: float, least: int = 2) -> Ranking:
     """Read less when the ranking is sure: keep the passages whose cosine is within `margin` of the best
     one's (at least `least`). A span's score is re-scored with `weight * (1 - cosine)`, so a passage far
     below the best must out-read it by that much to win; the cut skips the passages that almost never
-    do (measured: `kate bench index`, docs/benchmarks.md). `margin <= 0`: no cut."""
+    do. Measured (`kate bench index`, `kate qa structured`): at 0.05, 7 of the best 10 passages are read
+    on average at 50,000 pages with the same F1, and the Lumen test intranet's 93 questions get exactly
+    the same answers; tighter margins read less but changed Lumen answers both ways. `margin <= 0`: no
+    cut."""
     if margin <= 0 or len(ranking.passages) <= least:
         return ranking
     best = max(ranking.of(p) for p in ranking.passages)
