@@ -104,17 +104,16 @@ class Refresher:
     def reconcile(self, now: float) -> None:
         """Every enabled source in the schedule (when its cached copy is due), nothing else."""
         sources = {s.url: s for s in self.knowledge.registry.list(enabled_only=True)}
-        pages = self.knowledge.cache.get_many(list(sources))
         with guarded(self.r):
             scheduled = set(self.r.zrange(self.schedule_key, 0, -1))
+        new = [url for url in sources if url not in scheduled]
+        pages = self.knowledge.cache.get_many(new)  # only the new ones' cached copies are read
+        with guarded(self.r):
             pipe = self.r.pipeline(transaction=False)
-            for url, source in sources.items():
-                if url not in scheduled:
-                    page = pages.get(url)
-                    pipe.zadd(
-                        self.schedule_key,
-                        {url: now if page is None else page.fetched_at + self.interval(source)},
-                    )
+            for url in new:
+                page = pages.get(url)
+                due = now if page is None else page.fetched_at + self.interval(sources[url])
+                pipe.zadd(self.schedule_key, {url: due})
             gone = scheduled - set(sources)
             if gone:
                 pipe.zrem(self.schedule_key, *gone)
