@@ -86,8 +86,8 @@ class LexicalIndex:
     """BM25 (k1, b) over documents numbered 0..n-1 in the order they were added.
 
     Built from documents given to `add` (which may be called again); the postings are rebuilt lazily at the
-    next query after a change. Removing documents is the caller's business: it passes the rows it wants
-    scored (`rows`), and rebuilds the index when many are gone (PassageIndex does)."""
+    next query after a change. Documents are never removed: an index is rebuilt from the documents that
+    remain (knowledge/live_index.py builds one per snapshot from documents analysed once)."""
 
     def __init__(self, k1: float = 1.2, b: float = 0.75, vocabulary: dict[str, int] | None = None) -> None:
         """`vocabulary`: term -> id, shared with other indexes (an index rebuilt from documents analysed
