@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from tiny_models import random_model, small_vocab_tokenizer
+from tiny_models import tiny_model_folder
 
 from knowledge import DEMO_SITE, demo_questions
 from measure.retrieval import (
@@ -27,10 +27,7 @@ WORDS = "form hr 204 101 310 leave expenses remote send where the to query passa
 
 @pytest.fixture(scope="module")
 def ranker(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-encoder")
-    tok = small_vocab_tokenizer(WORDS)
-    random_model(len(tok), layers=1, seed=5).save_pretrained(folder)
-    tok.save_pretrained(folder)
+    folder = tiny_model_folder(tmp_path_factory.mktemp("tiny-encoder"), WORDS, seed=5)
     return Ranker(RankerConfig(model=str(folder)))
 
 

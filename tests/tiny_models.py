@@ -118,3 +118,11 @@ def token_ids_at(tokenizer: object, question: str, text: str, start: int, end: i
         "pick a span with unique edge tokens"
     )
     return first, last
+
+
+def tiny_model_folder(folder: Path, words: str, seed: int = 0) -> Path:
+    """A one-layer random model with a tokenizer of `words`, saved in `folder` (as a ranker or a reader)."""
+    tok = small_vocab_tokenizer(words)
+    random_model(len(tok), layers=1, seed=seed).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from tiny_models import random_model, small_vocab_tokenizer
+from tiny_models import tiny_model_folder
 
 from knowledge.cache import CachedPage, PageCache, VectorCache
 from knowledge.changes import ChangeLog
@@ -23,10 +23,7 @@ WORDS = (
 
 @pytest.fixture(scope="module")
 def ranker(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-encoder")
-    tok = small_vocab_tokenizer(WORDS)
-    random_model(len(tok), layers=1, seed=3).save_pretrained(folder)
-    tok.save_pretrained(folder)
+    folder = tiny_model_folder(tmp_path_factory.mktemp("tiny-encoder"), WORDS, seed=3)
     return Ranker(RankerConfig(model=str(folder)))
 
 
