@@ -41,7 +41,7 @@ from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
-from qa_engine.index import SHORTLIST
+from qa_engine.index import SHORTLIST, top_rows
 from qa_engine.ranker import Ranker, Ranking, passage_key, rank_by, read_ranked, select, sure_cut
 from qa_engine.types import AnswersQuestions
 
@@ -397,19 +397,17 @@ class KnowledgeAnswerer:
         best of their own audience's pages), ranked, and what the page structure says about it."""
         assert self.ranker is not None
         readable = snapshot.readable(employee)
-        asked = self.ranker.query_vectors([question])[0]
-        found = snapshot.index.search(asked, question, top=SHORTLIST, allowed=readable.allowed)
-        rows = list(found.rows)
+        index = snapshot.index
+        _, scores = index.score_all(self.ranker.query_vectors([question])[0], question)
+        rows = top_rows(scores, SHORTLIST, readable.allowed)
         if readable.preferred:
             own = readable.allowed & snapshot.rows_of(readable.preferred)
-            rows += [
-                r for r in snapshot.index.search(asked, question, AUDIENCE_READ, own).rows if r not in rows
-            ]
-        rows.sort()  # page order, as the per-question path gives them (lists, tables, FAQ pairs rely on it)
-        index = snapshot.index
+            rows = np.union1d(rows, top_rows(scores, AUDIENCE_READ, own))
+        # page order, as the per-question path gives them (lists, tables, FAQ pairs rely on it)
+        rows = np.sort(rows)
         passages = [index.passages[r] for r in rows]
-        vectors = index.vectors[rows] if rows else np.zeros((0, index.vectors.shape[1]), dtype=np.float32)
-        order = index.scores(asked, question, np.asarray(rows, dtype=np.int64))
+        vectors = index.vectors[rows]
+        order = scores[rows]
         reading = ReadingSet(
             passages=snapshot.page_passages([p.url for p in passages]),
             sources=readable.sources,

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa_engine import Reader
+from qa_engine import Passage, Reader
 from qa_engine.evaluate import best_over_gold, f1_score, language_of_file, squad_questions
 from qa_engine.model_store import resolve
 
@@ -149,16 +149,10 @@ def kate_rows(
                     r.answer(q, pages.passages, top_k=3)
                 runs.append(time.perf_counter() - t0)
             row.chunks_per_s[pages.name] = bench.chunks / statistics.median(runs)
-        answers = [r.answer(it.question, [_passage(it.context)], top_k=1) for it in items]
+        answers = [r.answer(it.question, [Passage(it.context, id="0")], top_k=1) for it in items]
         row.f1 = _f1([a[0].text if a else "" for a in answers], items)
         rows.append(row)
     return rows
-
-
-def _passage(text: str):
-    from qa_engine import Passage
-
-    return Passage(text, id="0")
 
 
 def _f1(predictions: Sequence[str], items: Sequence[F1Item]) -> float:

@@ -9,7 +9,7 @@ A question is found at K when one of its gold passages is among the K passages r
 - the demo intranet and the Lumen test intranet (a company Kate was not built on), with their HR
   questions; gold: any passage of the page the question is about.
 
-The ranking runs on the index's own arithmetic (`method_scores`), so what is measured is what answers.
+The ranking runs on the index itself (`PassageIndex.score_all`), so what is measured is what answers.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from knowledge import page_passages, read_local_page
-from qa_engine.evaluate import language_of_file, squad_questions
-from qa_engine.index import LEXICAL_WEIGHT, lexical_query, method_scores
-from qa_engine.lexical import LexicalIndex
+from qa_engine.evaluate import squad_questions
+from qa_engine.index import LEXICAL_WEIGHT, PassageIndex
 from qa_engine.ranker import Ranker
 from qa_engine.types import Passage
+
+from .bench_scale import load_dev
 
 KS = (1, 3, 5, 10)
 DISTRACTOR_FILES = ("squad.en.train.json", "piaf.fr.train.json", "jaquad.ja.train.json")
@@ -43,16 +44,9 @@ class Collection:
 
 def dev_collection(path: Path) -> Collection:
     """A SQuAD-format file: its paragraphs are the pages, each question's gold is its own paragraph."""
-    seen: dict[str, int] = {}
-    passages: list[Passage] = []
-    questions = []
-    for title, context, qa, _ in squad_questions(path):
-        if context not in seen:
-            seen[context] = len(passages)
-            passages.append(Passage(context, title=title, id=str(len(passages)), url=f"#{len(passages)}"))
-        questions.append((qa["question"], frozenset([seen[context]])))
-    name = path.name.removesuffix(".json").removesuffix(".dev")
-    return Collection(name, language_of_file(path) or "en", passages, questions)
+    dev = load_dev(path)
+    questions = [(q, frozenset([gold])) for q, gold, _ in dev.questions]
+    return Collection(dev.name, dev.language, dev.paragraphs, questions)
 
 
 def site_collection(name: str, site: Path, items: Sequence[dict]) -> Collection:
@@ -113,16 +107,12 @@ def recall(
         vectors = np.concatenate(
             [vectors, extra_vectors if extra_vectors is not None else ranker.passage_vectors(extra)]
         )
-    lexical = LexicalIndex()
-    lexical.add(f"{p.title}\n{p.text}" for p in passages)
+    index = PassageIndex(passages, vectors)
     asked = ranker.query_vectors([q for q, _ in collection.questions])
     found: dict[str, list[int]] = {name: [] for name in methods}
     for (question, gold), q in zip(collection.questions, asked, strict=True):
-        cosine = vectors @ q
         for name, (method, weight) in methods.items():
-            words = lexical_query(method, question)
-            bm25 = lexical.scores(words) if method != "dense" else cosine
-            scores = method_scores(method, cosine, bm25, lexical.bound(words), weight)
+            _, scores = index.score_all(q, question, method, weight)
             found[name].append(positions_of_gold(scores, gold))
     return {name: {k: 100.0 * float(np.mean(np.asarray(p) < k)) for k in ks} for name, p in found.items()}
 

@@ -109,12 +109,16 @@ class PassageIndex:
     def __len__(self) -> int:
         return len(self.passages)
 
-    def scores(self, query_vector: np.ndarray, question: str, rows: np.ndarray) -> np.ndarray:
-        """The hybrid score of these rows (to order a shortlist the caller rearranged)."""
-        cosine = self.vectors[rows] @ query_vector.astype(np.float32)
-        asked = lexical_query("hybrid", question)
-        lexical = self.lexical.scores(asked)[rows] if asked else np.zeros_like(cosine)
-        return fuse(cosine, lexical, self.lexical.bound(asked), self.lexical_weight)
+    def score_all(
+        self, query_vector: np.ndarray, question: str, method: str = "hybrid", weight: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's cosine and ranking score by `method` (`weight`: the lexical weight, default this
+        index's): one matrix-vector product and one BM25 lookup."""
+        cosine = self.vectors @ query_vector.astype(np.float32) if len(self) else np.zeros(0, np.float32)
+        asked = lexical_query(method, question) if method != "dense" else ""
+        lexical = self.lexical.scores(asked) if asked else np.zeros_like(cosine)
+        weight = self.lexical_weight if weight is None else weight
+        return cosine, method_scores(method, cosine, lexical, self.lexical.bound(asked), weight)
 
     def search(
         self,
@@ -125,19 +129,8 @@ class PassageIndex:
         method: str = "hybrid",
     ) -> Shortlist:
         """The `top` best passages among the `allowed` rows (a boolean mask; None: all)."""
-        cosine = self.vectors @ query_vector.astype(np.float32) if len(self) else np.zeros(0, np.float32)
-        asked = lexical_query(method, question) if method != "dense" else ""
-        lexical = self.lexical.scores(asked) if asked else np.zeros_like(cosine)
-        scores = method_scores(method, cosine, lexical, self.lexical.bound(asked), self.lexical_weight)
-        if allowed is not None:
-            scores = np.where(allowed, scores, -np.inf)
-        n = int(np.count_nonzero(allowed)) if allowed is not None else len(self)
-        top = min(top, n)
-        if top <= 0:
-            rows = np.zeros(0, dtype=np.int64)
-        else:
-            rows = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
-            rows = rows[np.argsort(-scores[rows], kind="stable")]
+        cosine, scores = self.score_all(query_vector, question, method)
+        rows = top_rows(scores, top, allowed)
         return Shortlist(
             rows=rows,
             passages=[self.passages[i] for i in rows],
@@ -145,3 +138,14 @@ class PassageIndex:
             scores=scores[rows],
             vectors=self.vectors[rows],
         )
+
+
+def top_rows(scores: np.ndarray, top: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """The rows of the `top` best `scores` among the `allowed` ones (None: all), best first."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    top = min(top, int(np.count_nonzero(allowed)) if allowed is not None else len(scores))
+    if top <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
+    return rows[np.argsort(-scores[rows], kind="stable")]
