@@ -2,11 +2,13 @@
 
 The action server is an asyncio (Sanic) process: a forward pass of the reader takes a few hundred
 milliseconds of CPU, and fetching a stale page can take seconds, so neither may run on the event loop.
-Fetching runs in the default thread pool; ranking and reading run in one dedicated model thread (two
-forward passes at once on the same cores only slow each other down, and one thread keeps the models'
-memory use flat). With `KATE_QA_URL` set, the reader is a separate service (qa_engine/service.py):
-ranking stays here (one short forward pass on cached vectors), and the reading call goes out from a
-pool of I/O threads, so concurrent questions reach the service together and share its forward passes.
+Fetching runs in the default thread pool. The ranker's short passes (the question's vector, the index
+search, the page-structure matches, answer selection) run in one dedicated model thread, so they never
+run two at once on the same cores. Reading is the long pass: questions asked together share it. In
+process, a `BatchingReader` gathers the questions waiting and reads them in one call on its own thread,
+at a lower CPU priority, so a 👍 or a scripted answer (Rasa's work, the event loop's) never waits for a
+reading's time slice; with `KATE_QA_URL` set, the reader is a separate service (qa_engine/service.py) that
+batches the same way. Either way the reading call is made from a pool of I/O threads, which only wait.
 Each question has a deadline (`KATE_ANSWER_BUDGET`, well under Rasa's 60 s lock
 lifetime): past it the employee is told the intranet is slow instead of waiting.
 
@@ -39,6 +41,7 @@ from knowledge.shapes import asks_for_several
 from knowledge.store import StoreUnavailable
 from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
+from qa_engine.batching import BatchingReader
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
 from qa_engine.index import SHORTLIST, top_rows
@@ -62,6 +65,7 @@ logger = logging.getLogger(__name__)
 CANDIDATES = 10  # answer spans asked of the reader per question (alternatives for a 👎)
 BEST_PAGES = 3  # pages linked when no answer is confident
 MODEL_THREAD = "kate-reader"
+READ_NICE = 10  # the in-process reading thread's niceness: CPU goes to requests first, reading takes the rest
 AUDIENCE_READ = 2  # passages of the employee's own audience's pages read beside the best-ranked ones
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
@@ -159,9 +163,17 @@ class KnowledgeAnswerer:
         conflict_margin: float = 0.0,
         audience_margin: float = 0.5,
         faq_min_similarity: float = 2.0,
+        batch_wait_ms: float = 5.0,
     ) -> None:
         self.knowledge = knowledge
-        self.reader = reader
+        self.remote = isinstance(reader, RemoteReader)
+        # Questions asked together share forward passes: a remote service batches them itself, and a
+        # reader in this process gets the same front (readers without `answer_many`: tests' stand-ins).
+        self.reader: AnswersQuestions = (
+            BatchingReader(reader, max_wait_ms=batch_wait_ms, nice=READ_NICE)
+            if not self.remote and hasattr(reader, "answer_many")
+            else reader
+        )
         self.ranker = ranker
         self.model_name = model_name
         self.fetch_budget_s = fetch_budget_s
@@ -179,12 +191,10 @@ class KnowledgeAnswerer:
         self.live: LiveIndex | None = None  # the passage index (set by `index_in_background`)
         self._closing = threading.Event()
         self.refresher: Refresher | None = None  # one works per deployment (knowledge/refresher.py)
-        self.remote = isinstance(reader, RemoteReader)
         self.verified: VerifiedMatcher | None = None  # answers HR verified (set by `load`, or by tests)
         self.question_vectors: QuestionVectors | None = None  # for the console's gaps grouped by meaning
-        self._remote_calls = (
-            ThreadPoolExecutor(max_workers=32, thread_name_prefix="kate-qa-client") if self.remote else None
-        )
+        # the threads that wait on reading calls (each only waits: the reading is done elsewhere)
+        self._read_calls = ThreadPoolExecutor(max_workers=32, thread_name_prefix="kate-read-call")
 
     @classmethod
     def load(cls, settings: Settings) -> KnowledgeAnswerer:
@@ -219,6 +229,7 @@ class KnowledgeAnswerer:
             conflict_margin=settings.conflict_margin,
             audience_margin=settings.audience_margin,
             faq_min_similarity=settings.faq_min_similarity,
+            batch_wait_ms=settings.qa_batch_wait_ms,
         )
         answerer.verified = VerifiedMatcher(
             VerifiedAnswers(knowledge.cache.r, settings.redis_prefix),
@@ -345,14 +356,25 @@ class KnowledgeAnswerer:
         )
         if not reading.passages:
             return Outcome("sources_down")
-        if not self.remote:
-            return await loop.run_in_executor(self._model_thread, self.read, question, reading)
-        passages = reading.passages
         ranking, matches = await loop.run_in_executor(
-            self._model_thread, self._rank_and_match, question, passages, reading.preferred
+            self._model_thread, self._rank_and_match, question, reading.passages, reading.preferred
         )
-        found = await loop.run_in_executor(self._remote_calls, self._read, question, ranking, passages)
-        return self._select(found, ranking, reading, question, matches)
+        return await self._read_and_select(loop, question, ranking, reading, matches)
+
+    async def _read_and_select(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        question: str,
+        ranking: Ranking | None,
+        reading: ReadingSet,
+        matches: Matches,
+    ) -> Outcome:
+        """Read what the ranking chose, together with the other questions waiting (a reading call from
+        the I/O pool), then choose the candidates on the model thread (selection may encode a heading)."""
+        found = await loop.run_in_executor(self._read_calls, self._read, question, ranking, reading.passages)
+        return await loop.run_in_executor(
+            self._model_thread, self._select, found, ranking, reading, question, matches
+        )
 
     def _catch_up(self) -> Snapshot | None:
         assert self.live is not None
@@ -369,26 +391,12 @@ class KnowledgeAnswerer:
             await loop.run_in_executor(None, lambda: wait(fetches, timeout=self.fetch_budget_s))
             if any(f.done() for f in fetches):
                 snapshot = await loop.run_in_executor(self._model_thread, self._catch_up) or snapshot
-        if not self.remote:
-            return await loop.run_in_executor(
-                self._model_thread, self._read_indexed, question, snapshot, employee
-            )
         reading, ranking, matches = await loop.run_in_executor(
             self._model_thread, self._search, question, snapshot, employee
         )
         if not reading.passages:
             return Outcome("sources_down")
-        found = await loop.run_in_executor(
-            self._remote_calls, self._read, question, ranking, ranking.passages if ranking else []
-        )
-        return self._select(found, ranking, reading, question, matches)
-
-    def _read_indexed(self, question: str, snapshot: Snapshot, employee: Employee | None) -> Outcome:
-        reading, ranking, matches = self._search(question, snapshot, employee)
-        if not reading.passages:
-            return Outcome("sources_down")
-        found = self._read(question, ranking, ranking.passages if ranking else [])
-        return self._select(found, ranking, reading, question, matches)
+        return await self._read_and_select(loop, question, ranking, reading, matches)
 
     def _search(
         self, question: str, snapshot: Snapshot, employee: Employee | None
@@ -555,6 +563,7 @@ class KnowledgeAnswerer:
         if self.refresher is not None:
             self.refresher.stop()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
-        if self._remote_calls is not None:
-            self._remote_calls.shutdown(wait=False, cancel_futures=True)
+        self._read_calls.shutdown(wait=False, cancel_futures=True)
+        if isinstance(self.reader, BatchingReader):
+            self.reader.close()
         self.knowledge.close()

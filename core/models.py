@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,10 @@ def make_ranker(
     if reader is not None:
         reader_folder = resolve(reader.config.model, reader.config.models_dir)
         if same_tokenizer(reader_folder, resolve(cfg.model, cfg.models_dir)):
-            tokenizer = reader.tokenizer
+            # a copy, not the reader's own: the reader tokenizes on its batching thread while the ranker
+            # encodes on the model thread, and a Rust tokenizer whose truncation one call sets cannot be
+            # used by two threads at once ("Already borrowed")
+            tokenizer = copy.deepcopy(reader.tokenizer)
     ranker = Ranker(cfg, store, tokenizer)  # type: ignore[arg-type]
     ranker.warm_up()
     return ranker

@@ -10,12 +10,18 @@ load a question waits at most a few milliseconds.
 
 Results are exactly those of reading each question alone: the call asks for the largest `top_k` and no
 `min_score`, and each request's own limits are applied to its own list afterwards.
+
+The action server uses the same front for its in-process reader, with the worker thread's CPU priority
+lowered (`nice`): on a small machine reading is most of the CPU work, and a 👍, a scripted answer or Rasa's
+own parsing of the next message must not wait for a forward pass to finish its time slice.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -61,13 +67,17 @@ class BatchingReader:
         max_wait_ms: float = 5.0,
         max_requests: int = 16,
         metrics: ReaderMetrics | None = None,
+        nice: int = 0,
     ) -> None:
+        """`nice`: added to the worker thread's niceness before its first forward pass, so torch's own
+        worker threads, which it starts then, inherit it (Linux; elsewhere it is ignored)."""
         if max_wait_ms < 0 or max_requests < 1:
             raise ValueError("max_wait_ms must be >= 0 and max_requests >= 1")
         self.reader = reader
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_requests = max_requests
         self.metrics = metrics or ReaderMetrics()
+        self.nice = nice
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="kate-batcher", daemon=True)
         self._worker.start()
@@ -111,7 +121,17 @@ class BatchingReader:
             jobs.append(job)
         return jobs, False
 
+    def _lower_priority(self) -> None:
+        if self.nice <= 0 or not sys.platform.startswith("linux"):
+            return  # elsewhere a thread id is no process id: never renice the wrong one
+        try:  # on Linux a thread is a task: PRIO_PROCESS with its native id renices this thread alone
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.nice)
+        except OSError as exc:  # not permitted, or not Linux: reading then competes on equal terms
+            logger.warning("reader priority not lowered: %s", exc)
+
     def _run(self) -> None:
+        self._lower_priority()
         while True:
             first = self._queue.get()
             if first is None:

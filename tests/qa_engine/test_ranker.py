@@ -234,8 +234,10 @@ def test_the_action_server_answers_from_its_index_and_keeps_it_fresh_without_que
     redis_client.flushdb()
     read: list[list[Passage]] = []
     reader = Reader(ReaderConfig(model=str(model_dir)))
-    real_answer = reader.answer
-    reader.answer = lambda q, ps, **kw: read.append(list(ps)) or real_answer(q, ps, **kw)
+    real_answer_many = reader.answer_many  # the action server reads through it (questions share calls)
+    reader.answer_many = lambda asks, **kw: (
+        read.extend(list(ps) for _, ps in asks) or real_answer_many(asks, **kw)
+    )
     with FixtureServer() as site:
         registry = SourceRegistry(redis_client)
         for page in ("leave.html", "offices.html"):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 import requests
@@ -163,6 +165,78 @@ def test_one_failing_question_does_not_fail_the_others(local_reader):
         with pytest.raises(RuntimeError, match="boom"):
             bad.result(timeout=30)
     batcher.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_a_niced_batcher_reads_at_a_lower_priority_and_its_torch_threads_too(local_reader):
+    """The action server's reader thread runs at a lower CPU priority (so a 👍 or Rasa's parsing is not
+    kept waiting by a reading), and so do the threads torch starts for it: the caller's do not change."""
+    import glob
+
+    def nice_of(task: str) -> int:
+        stat = Path(task, "stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[16])
+
+    before = {Path(t).name for t in glob.glob("/proc/self/task/*")}
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    batcher = BatchingReader(local_reader, max_wait_ms=0, nice=7)
+    question, passages = QUESTIONS[0]
+    assert same(batcher.answer(question, passages, top_k=2), local_reader.answer(question, passages, top_k=2))
+    worker = batcher._worker.native_id
+    assert os.getpriority(os.PRIO_PROCESS, worker) == min(19, own + 7)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+    started = [t for t in glob.glob("/proc/self/task/*") if Path(t).name not in before]
+    assert started and all(nice_of(t) == min(19, own + 7) for t in started), "torch's threads kept 0"
+    batcher.close()
+
+
+def test_questions_asked_together_in_the_action_server_share_one_reading(local_reader, redis_client):
+    """Without a reader service, concurrent questions still share forward passes: the action server
+    reads them in one call, with the outcomes each question gets alone."""
+    import asyncio
+
+    from actions.answering import KnowledgeAnswerer
+    from knowledge.cache import PageCache
+    from knowledge.library import FetchLimits, Knowledge
+    from knowledge.sources import SourceRegistry
+
+    class Counting:
+        def __init__(self) -> None:
+            self.calls: list[int] = []
+
+        def answer(self, question, passages, **kw):
+            return self.answer_many([(question, passages)], **kw)[0]
+
+        def answer_many(self, requests, **kw):
+            self.calls.append(len(requests))
+            return local_reader.answer_many(requests, **kw)
+
+    asked = ["how many leave days w3 ?", "where are the offices ?", "what benefits ?"]
+    with FixtureServer() as site:
+        registry = SourceRegistry(redis_client)
+        for page in ("leave.html", "offices.html", "benefits.html"):
+            registry.add(site.url(f"/site/en/{page}"))
+        knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=2, total_timeout=5))
+        reader = Counting()
+        answerer = KnowledgeAnswerer(
+            knowledge, reader, None, model_name="m", min_confidence=0.0, batch_wait_ms=300
+        )
+
+        async def together() -> list:
+            await answerer.answer(asked[0])  # the pages are fetched once, before the burst
+            reader.calls.clear()
+            return await asyncio.gather(*(answerer.answer(q) for q in asked))
+
+        try:
+            outcomes = asyncio.run(together())
+            shared = list(reader.calls)
+            alone = [asyncio.run(answerer.answer(q)) for q in asked]
+        finally:
+            answerer._model_thread.shutdown()
+            answerer.reader.close()
+    assert shared == [len(asked)], f"reading calls for {len(asked)} questions asked together: {shared}"
+    assert [o.candidates for o in outcomes] == [o.candidates for o in alone]
+    assert all(o.status == "answered" for o in outcomes)
 
 
 @pytest.mark.parametrize(
