@@ -731,12 +731,14 @@ def cmd_bench_scale(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench_load(args: argparse.Namespace, settings: Settings) -> int:
     from core.local_redis import open_redis
+    from measure.bench import cpu_flags, cpu_model
     from measure.bench_load import bench_load
 
     low, high = (float(x) for x in args.think.split(","))
     reader = f"reader service {settings.qa_url}" if settings.qa_url else "reader in the action server"
     setup = (
-        f"Kate from `kate up` on this machine ({os.cpu_count()} CPU cores, no GPU): Rasa, action server "
+        f"Kate from `kate up` on this machine ({os.cpu_count()} CPU cores of an {cpu_model()}, CPU flags: "
+        f"{cpu_flags()}; no GPU; the simulated employees run on the same cores): Rasa, action server "
         f"({reader}, `{settings.qa_model}`, ranker `{settings.ranker}`), Redis, the demo intranet"
     )
     command = f"kate bench load --users {args.users} --duration {args.duration:g} --think {args.think}"

@@ -149,15 +149,31 @@ def run_reader_bench(reader: Reader, pages: PageSet, repeats: int) -> ReaderBenc
     )
 
 
-def machine_description(reader: Reader) -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it (elsewhere, what `platform` knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> str:
+    """The instruction sets that decide the reader's speed on a CPU: which kind of CPU a figure is from."""
+    try:
+        flags = next(
+            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+        )
+    except (OSError, StopIteration):
+        return "unknown"
+    found = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    return ", ".join(found) or "none of avx2/avx512"
+
+
+def machine_description(reader: Reader) -> str:
+    cpu = cpu_model()
     device = reader.device
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)

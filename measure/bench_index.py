@@ -39,7 +39,7 @@ from qa_engine import Passage, Reader
 from qa_engine.evaluate import best_over_gold, f1_score, language_of_file, squad_questions
 from qa_engine.ranker import Ranker, Ranking, passage_key, select, sure_cut
 
-from .bench import machine_description, write_section
+from .bench import cpu_flags, machine_description, write_section
 
 SECTION = "index"
 MARGINS = (0.0, 0.1, 0.05, 0.03, 0.02)  # read-less cuts studied (0: read the best rank_top)
@@ -118,17 +118,6 @@ def memory_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def cpu_flags() -> str:
-    try:
-        flags = next(
-            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-        )
-    except (OSError, StopIteration):
-        return "unknown"
-    found = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
-    return ", ".join(found) or "none of avx2/avx512"
 
 
 @dataclass

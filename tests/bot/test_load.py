@@ -24,7 +24,7 @@ def test_a_short_crowd_loses_no_feedback(stack):
     client = connect(stack.redis_url)
     result = run_load(settings, client, stack.rest_url, users=6, duration_s=20, think_s=(0.2, 1.0))
     kinds = {s.kind for s in result.samples}
-    assert {"intranet", "scripted", "vote"} <= kinds, kinds
+    assert {"intranet", "scripted", "vote 👍"} <= kinds, kinds  # 👎 is 30% of votes: maybe none
     assert not result.errors, result.errors
     assert result.votes_acknowledged >= 3
     assert result.votes_recorded == result.votes_acknowledged and result.lost == 0
