@@ -156,6 +156,7 @@ class Settings:
     qa_port: int  # where `kate qa serve` listens
     qa_batch_wait_ms: float  # how long the reader service gathers concurrent questions into one call
     quantize: str  # none | int8: the reader's Linear layers in int8 on the CPU (faster, costs F1)
+    ranker_engine: str  # torch | onnx | auto (ONNX Runtime where torch would encode in fp32)
     rasa_venv: Path  # the Python 3.10 environment Rasa runs in (./kate.sh setup makes .venv-rasa)
     url_variables: dict[str, str]  # KATE_URL_* variables, which a seed file's URLs may use
 
@@ -187,6 +188,7 @@ class Settings:
             device=self.device,
             precision=self.precision,
             num_threads=self.threads,
+            engine=self.ranker_engine,
         )
 
     @classmethod
@@ -291,6 +293,9 @@ class Settings:
                 "KATE_QA_BATCH_WAIT_MS", get("KATE_QA_BATCH_WAIT_MS", "5"), allow_zero=True
             ),
             quantize=_choice("none", "int8")("KATE_QUANTIZE", get("KATE_QUANTIZE", "none")),
+            ranker_engine=_choice("auto", "torch", "onnx")(
+                "KATE_RANKER_ENGINE", get("KATE_RANKER_ENGINE", "auto")
+            ),
             rasa_venv=Path(get("KATE_RASA_VENV", str(REPOSITORY / ".venv-rasa"))).expanduser(),
             url_variables={k: v for k, v in env.items() if k.startswith("KATE_URL_")},
         )

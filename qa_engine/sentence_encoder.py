@@ -9,15 +9,21 @@ message and its English twin get neighbouring features, which sparse n-grams can
 
 The folder is rebuilt when the base build changes (its weights' sha256 is in the manifest) and is about
 470 MB (the fp32 word embeddings), like the base build it comes from.
+
+The ranker uses the same kind of graph in Kate's own process (`ranker_onnx`, `OnnxEncoder`) on CPUs
+without bf16 instructions: there ONNX Runtime encodes passages faster than torch in fp32, with the same
+vectors (`kate bench cpu`, the ranker's rows), which is what a cold index of thousands of pages costs.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
@@ -58,21 +64,60 @@ def build_sentence_encoder(models_dir: str | Path, *, progress: bool = True, for
         return target
     if progress:
         logger.warning("exporting the NLU's sentence encoder to ONNX (once, about 20 s): %s", target)
-    model = _MeanPooled(AutoModel.from_pretrained(base).eval())
+    with staged_folder(target) as staging:
+        export_mean_pooled(AutoModel.from_pretrained(base).eval(), staging / "model.onnx")
+        shutil.copyfile(base / "tokenizer.json", staging / "tokenizer.json")
+        write_manifest(staging, source_sha256=source, format=FORMAT_VERSION, prefix=QUERY_PREFIX)
+    return target
+
+
+def export_mean_pooled(encoder: torch.nn.Module, path: Path) -> None:
+    """Write `encoder` (fp32) as an ONNX graph from token ids and mask to the unit sentence vector."""
     ids = torch.ones(2, 8, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
-    with staged_folder(target) as staging, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation at length
         torch.onnx.export(
-            model,
+            _MeanPooled(encoder),
             (ids, torch.ones_like(ids)),
-            str(staging / "model.onnx"),
+            str(path),
             input_names=["input_ids", "attention_mask"],
             output_names=["sentence"],
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "sentence": {0: "batch"}},
             opset_version=OPSET,
             dynamo=False,
         )
-        shutil.copyfile(base / "tokenizer.json", staging / "tokenizer.json")
-        write_manifest(staging, source_sha256=source, format=FORMAT_VERSION, prefix=QUERY_PREFIX)
-    return target
+
+
+def ranker_onnx(encoder: torch.nn.Module, folder: Path) -> Path:
+    """The ranker's encoder (loaded from `folder`) as an ONNX graph beside that folder, exported once and
+    again whenever the folder's weights change (their sha256 is in the export's manifest)."""
+    weights = Path(folder) / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no model.safetensors in {folder}: the ranker stays on torch")
+    source = sha256_of(weights)
+    target = Path(folder).with_name(Path(folder).name + "-ranker-onnx")
+    if not manifest_matches(target, source_sha256=source, format=FORMAT_VERSION):
+        logger.warning("exporting the ranker's encoder to ONNX (once, about 20 s): %s", target)
+        with staged_folder(target) as staging:
+            export_mean_pooled(copy.deepcopy(encoder).float().eval(), staging / "model.onnx")
+            write_manifest(staging, source_sha256=source, format=FORMAT_VERSION)
+    return target / "model.onnx"
+
+
+class OnnxEncoder:
+    """An exported encoder run by ONNX Runtime: token ids and attention mask in, unit vectors out."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        # its threads sleep between calls instead of spinning: the reader and Rasa need those cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feeds = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)}
+        return self.session.run(["sentence"], feeds)[0].astype(np.float32)

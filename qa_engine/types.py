@@ -26,6 +26,8 @@ class RankerConfig:
     batch_size: int = 32
     memory_cache: int = 50_000  # passage vectors kept in this process
     num_threads: int | None = None
+    # torch | onnx | auto: ONNX Runtime on a CPU that would run torch in fp32 (no bf16 instructions)
+    engine: str = "torch"
 
 
 @dataclass(frozen=True)

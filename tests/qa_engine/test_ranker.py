@@ -294,3 +294,39 @@ def test_a_sure_ranking_reads_fewer_passages():
     assert [p.id for p in sure_cut(ranking, 0.01, least=1).passages] == ["p0"]
     assert sure_cut(ranking, 0.0) is ranking  # no margin: the best rank_top, as before
     assert sure_cut(ranking, 0.05).of(ps[1]) == pytest.approx(0.88)
+
+
+def test_the_onnx_engine_gives_the_torch_vectors_and_is_exported_once(model_dir):
+    """KATE_RANKER_ENGINE=onnx (what `auto` picks on a CPU without bf16): the same vectors as torch, from
+    a graph exported beside the model folder once."""
+    ps = passages()
+    torch_ranker = Ranker(RankerConfig(model=str(model_dir), device="cpu", precision="fp32"))
+    onnx_ranker = Ranker(RankerConfig(model=str(model_dir), device="cpu", precision="fp32", engine="onnx"))
+    assert (torch_ranker.engine, onnx_ranker.engine) == ("torch", "onnx")
+    np.testing.assert_allclose(onnx_ranker.passage_vectors(ps), torch_ranker.passage_vectors(ps), atol=1e-5)
+    asked = ["leave days", "office badge week"]
+    np.testing.assert_allclose(onnx_ranker.query_vectors(asked), torch_ranker.query_vectors(asked), atol=1e-5)
+    export = model_dir.with_name(model_dir.name + "-ranker-onnx") / "model.onnx"
+    made = export.stat().st_mtime_ns
+    auto = Ranker(RankerConfig(model=str(model_dir), device="cpu", precision="fp32", engine="auto"))
+    assert auto.engine == "onnx" and export.stat().st_mtime_ns == made  # reused, not exported again
+    bf16 = Ranker(RankerConfig(model=str(model_dir), device="cpu", precision="bf16", engine="auto"))
+    assert bf16.engine == "torch"  # where torch runs in bf16, torch stays
+    with pytest.raises(ValueError, match="engine"):
+        Ranker(RankerConfig(model=str(model_dir), device="cpu", engine="tensorrt"))
+
+
+def test_the_onnx_engine_follows_new_weights(tmp_path):
+    """A ranker folder retrained in place gets a new export: never the old weights' vectors."""
+    ps = passages()
+    folder = tmp_path / "ranker"
+    tokenizer = small_vocab_tokenizer(WORDS + " query passage")
+    tokenizer.save_pretrained(folder)
+    random_model(len(tokenizer), layers=1, seed=1).save_pretrained(folder)
+    first = Ranker(RankerConfig(model=str(folder), device="cpu", precision="fp32", engine="onnx"))
+    random_model(len(tokenizer), layers=1, seed=2).save_pretrained(folder)
+    second = Ranker(RankerConfig(model=str(folder), device="cpu", precision="fp32", engine="onnx"))
+    reference = Ranker(RankerConfig(model=str(folder), device="cpu", precision="fp32"))
+    assert second.engine == "onnx"
+    np.testing.assert_allclose(second.passage_vectors(ps), reference.passage_vectors(ps), atol=1e-5)
+    assert not np.allclose(first.passage_vectors(ps), second.passage_vectors(ps), atol=1e-3)
