@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -760,7 +761,11 @@ def cmd_bench_cpu(args: argparse.Namespace, settings: Settings) -> int:
 
     data_dir = Path(args.data_dir) if args.data_dir else SHARED_QA_DEV
     reader = make_reader(settings, args.model)
-    bench_cpu(reader, data_dir, output=Path(args.output), limit=args.limit, repeats=args.repeats)
+    ranked = dataclasses.replace(settings, ranker=args.ranker) if args.ranker else settings
+    ranker = make_ranker(ranked, None, None) if ranked.ranker else None
+    bench_cpu(
+        reader, data_dir, output=Path(args.output), limit=args.limit, repeats=args.repeats, ranker=ranker
+    )
     return 0
 
 
@@ -1057,6 +1062,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bc = bench.add_parser("cpu", help="CPU speed-ups (threads, int8) side by side, with their F1 cost")
     bc.add_argument("--model")
+    bc.add_argument("--ranker", help="the ranker whose encoder engines are compared (default: KATE_RANKER)")
     bc.add_argument("--data-dir", help="folder of SQuAD dev files (default: ../shared/data/qa/dev)")
     bc.add_argument("--limit", type=int, default=40, help="questions per dev file for F1")
     bc.add_argument("--repeats", type=int, default=2)

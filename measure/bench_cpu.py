@@ -8,6 +8,10 @@ Variants, all on the same loaded weights and the same passages, timed alternatel
 Speed is chunks per second over the QA dev paragraphs (long passages, the reader's real work); F1 is
 `kate qa eval`'s on the first `limit` questions of a few dev files, so a speed-up is never reported
 without what it costs in answers.
+
+The ranker's encoder gets the same treatment (torch fp32, torch bf16, ONNX Runtime): passages encoded per
+second, and how far each engine's vectors are from torch fp32's (the ranking they give is what matters,
+so they must be the same vectors, not merely close ones).
 """
 
 from __future__ import annotations
@@ -15,20 +19,23 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from qa_engine import Reader
 from qa_engine.evaluate import score_file
 from qa_engine.model_store import resolve
 from qa_engine.onnx_reader import OnnxQA, export_qa_onnx
-from qa_engine.reader import quantize_int8
+from qa_engine.ranker import Ranker
+from qa_engine.reader import cpu_has_native_bf16, quantize_int8
 
 from .bench import BENCH_QUESTIONS, machine_description, reader_twin, squad_pages, write_section
 
 SECTION = "cpu"
+RANKER_PASSAGES = 48  # as many as the reader's speed runs read
 F1_FILES = ("xquad.en", "xquad.zh", "asai2018.fr", "multilingualqa.q-fr.c-en")
 
 
@@ -48,8 +55,75 @@ class Variant:
     f1: dict[str, float]
 
 
+@dataclass
+class EncoderRow:
+    name: str
+    setting: str
+    ranker: Ranker
+    times: list[float]
+    distance: float = 0.0  # the largest 1 - cosine between its vector and torch fp32's, over the passages
+
+
+def bench_ranker(ranker: Ranker, texts: list[str], repeats: int) -> list[EncoderRow]:
+    """The ranker's encoder on `texts` with each engine, alternating runs, on the same weights."""
+    config = ranker.config
+    native = cpu_has_native_bf16()
+
+    def twin(precision: str, engine: str) -> Ranker:
+        return Ranker(
+            replace(config, precision=precision, engine=engine, device="cpu"), None, ranker.tokenizer
+        )
+
+    rows = [
+        EncoderRow("torch fp32", "`KATE_RANKER_ENGINE=torch KATE_PRECISION=fp32`", twin("fp32", "torch"), []),
+        EncoderRow(
+            "torch bf16" + ("" if native else " (emulated here: no bf16 instructions)"),
+            "`KATE_RANKER_ENGINE=torch` on a bf16 CPU" + (" (what `auto` picks here)" if native else ""),
+            twin("bf16", "torch"),
+            [],
+        ),
+    ]
+    onnx = twin("fp32", "onnx")
+    if onnx.engine == "onnx":
+        how = "`KATE_RANKER_ENGINE=onnx`" + ("" if native else " (what `auto` picks here)")
+        rows.append(EncoderRow("ONNX Runtime fp32", how, onnx, []))
+    reference = rows[0].ranker._encode(texts)
+    for row in rows:
+        vectors = row.ranker._encode(texts)  # also the warm-up
+        row.distance = float(np.max(1.0 - np.sum(vectors * reference, axis=1)))
+    for _ in range(repeats):
+        for row in rows:
+            t0 = time.perf_counter()
+            row.ranker._encode(texts)
+            row.times.append(time.perf_counter() - t0)
+    return rows
+
+
+def render_ranker(rows: list[EncoderRow], count: int) -> list[str]:
+    base = statistics.median(rows[0].times)
+    lines = [
+        "",
+        f"### The ranker's encoder: {count} passages (the first 60 words of QA dev paragraphs), medians",
+        "",
+        "| engine | how | passages/s | speed vs torch fp32 | largest 1 - cosine to torch fp32 |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        t = statistics.median(row.times)
+        lines.append(
+            f"| {row.name} | {row.setting} | {count / t:.1f} | **{base / t:.2f}x** | {row.distance:.1e} |"
+        )
+    return lines
+
+
 def bench_cpu(
-    reader: Reader, data_dir: Path, *, output: Path, limit: int = 40, repeats: int = 2
+    reader: Reader,
+    data_dir: Path,
+    *,
+    output: Path,
+    limit: int = 40,
+    repeats: int = 2,
+    ranker: Ranker | None = None,
 ) -> list[Variant]:
     if reader.device.type != "cpu":
         raise ValueError("kate bench cpu measures the CPU reader: set KATE_DEVICE=cpu")
@@ -102,7 +176,13 @@ def bench_cpu(
         print(f"bench cpu: F1 of {v.name} done", file=sys.stderr, flush=True)
     chunks = _count_chunks(reader, pages.passages)
     command = f"kate bench cpu --limit {limit} --repeats {repeats}"
-    write_section(output, render(variants, reader, chunks, len(pages.passages), limit, command), SECTION)
+    extra: list[str] = []
+    if ranker is not None:
+        texts = [f"passage: {' '.join(p.text.split()[:60])}" for p in pages.passages][:RANKER_PASSAGES]
+        extra = render_ranker(bench_ranker(ranker, texts, repeats), len(texts))
+        print("bench cpu: ranker engines done", file=sys.stderr, flush=True)
+    text = render(variants, reader, chunks, len(pages.passages), limit, command, extra)
+    write_section(output, text, SECTION)
     return variants
 
 
@@ -125,14 +205,20 @@ def _count_chunks(reader: Reader, passages: list) -> int:
 
 
 def render(
-    variants: list[Variant], reader: Reader, chunks: int, passages: int, limit: int, command: str
+    variants: list[Variant],
+    reader: Reader,
+    chunks: int,
+    passages: int,
+    limit: int,
+    command: str,
+    extra: list[str] | None = None,
 ) -> str:
     base = variants[0]
     base_s = statistics.median(base.times)
     names = list(base.f1)
     lines = [
         f"<!-- bench:{SECTION} -->",
-        "## The reader on a CPU: threads, bf16, int8 and ONNX Runtime, with their F1 cost",
+        "## The reader and the ranker on a CPU: threads, bf16, int8 and ONNX Runtime, with their cost",
         "",
         f"Command: `{command}`  ",
         f"Model: `{reader.config.model}`; {machine_description(reader)}.  ",
@@ -172,5 +258,5 @@ def render(
             "no bf16 kernels): it is compared with torch fp32 (the CPUs without bf16 instructions) and "
             "with torch bf16 (the ones with). On a GPU the reader uses bf16/fp16 autocast.",
         ]
-    lines += ["", f"<!-- /bench:{SECTION} -->"]
+    lines += [*(extra or []), "", f"<!-- /bench:{SECTION} -->"]
     return "\n".join(lines)

@@ -276,7 +276,7 @@ def test_bench_cpu_reports_speed_and_f1_per_variant(tmp_path, random_xlmr_dir):
     data = dev_subset(tmp_path)
     output = tmp_path / "benchmarks.md"
     args = ["bench", "cpu", "--model", str(random_xlmr_dir), "--data-dir", str(data), "--limit", "3"]
-    args += ["--repeats", "1", "--output", str(output)]
+    args += ["--repeats", "1", "--output", str(output), "--ranker", str(random_xlmr_dir)]
     result = kate(*args, home=tmp_path, extra_env={"KATE_DEVICE": "cpu"})
     assert result.returncode == 0, result.stderr
     text = output.read_text()
@@ -284,3 +284,8 @@ def test_bench_cpu_reports_speed_and_f1_per_variant(tmp_path, random_xlmr_dir):
     rows = [line for line in text.splitlines() if line.startswith(("| fp32", "| bf16", "| int8"))]
     assert len(rows) == 4 and rows[0].split(" | ")[3] == "**1.00x**"
     assert sum("what `auto` picks here" in row for row in rows) == 1
+    engines = {
+        line.split(" | ")[0]: line.split(" | ") for line in text.splitlines() if "1 - cosine" not in line
+    }
+    assert {"| torch fp32", "| ONNX Runtime fp32"} <= set(engines), text
+    assert float(engines["| ONNX Runtime fp32"][4].rstrip(" |")) < 1e-4  # the same vectors, not close ones
