@@ -166,7 +166,8 @@ def render(r: LoadResult, command: str, setup: str, think_s: tuple[float, float]
         f"Command: `{command}` (against Kate started by `kate up`)  ",
         f"Setup: {setup}. Each employee asks, waits for the reply, votes on it when offered (👍 70%), and "
         f"thinks {think_s[0]:g}-{think_s[1]:g} s between messages. Intranet questions: the demo intranet's "
-        "31 questions (en/fr/ja); scripted: the bot's training examples of six HR intents.",
+        f"{len(demo_questions())} questions (en/fr/ja); scripted: the bot's training examples of six HR "
+        "intents. A 👎 on a scripted answer has Kate read the intranet: it is a question too.",
         "",
         "| message | sent | p50 | p95 | p99 | errors |",
         "|---|---:|---:|---:|---:|---:|",
