@@ -101,23 +101,17 @@ class Ranker:
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths, little padding
             for i in range(0, len(order), self.config.batch_size):
                 batch = [texts[j] for j in order[i : i + self.config.batch_size]]
-                if self._onnx is not None:
-                    enc = self.tokenizer(
-                        batch,
-                        padding=True,
-                        truncation=True,
-                        max_length=self.config.max_length,
-                        return_tensors="np",
-                    )
-                    vectors.append(self._onnx(enc["input_ids"], enc["attention_mask"]))
-                    continue
                 enc = self.tokenizer(
                     batch,
                     padding=True,
                     truncation=True,
                     max_length=self.config.max_length,
-                    return_tensors="pt",
-                ).to(self.device)
+                    return_tensors="pt" if self._onnx is None else "np",
+                )
+                if self._onnx is not None:  # mean pooling and the unit length are in the graph
+                    vectors.append(self._onnx(enc["input_ids"], enc["attention_mask"]))
+                    continue
+                enc = enc.to(self.device)
                 with autocast(self.device, self.autocast_dtype):
                     hidden = self.model(**enc).last_hidden_state.float()
                 mask = enc["attention_mask"].unsqueeze(-1).float()
