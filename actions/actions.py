@@ -243,6 +243,7 @@ def show_outcome(
         best_pages=outcome.best_pages,
         topic=topic,
         downvotes=downvotes,
+        read_all=outcome.read_all,
     )
     if outcome.status in ("sources_down", "too_slow", "reader_down"):
         dispatcher.utter_message(text=say(outcome.status, language))
@@ -479,7 +480,21 @@ class ActionLogFeedback(KateAction, Action):
             return show_outcome(
                 dispatcher, tracker, record.question, language, outcome, topic=record.topic, downvotes=1
             )
+        if not record.read_all:  # its answer came from the best-ranked passages alone: read the others
+            await self.read_the_rest(record, employee_of(tracker, rt.audience_secret))
         return self.next_best(dispatcher, record)
+
+    @staticmethod
+    async def read_the_rest(record: AnswerRecord, employee: Employee | None) -> None:
+        """Every ranked passage read, for an answer that came from the best-ranked ones alone: the
+        employee said it was wrong, so the candidates the first reading did not look for are wanted now.
+        When reading fails or is too slow, the record's own candidates are offered."""
+        outcome = await runtime.current().answerer.answer(record.question, employee, read_all=True)
+        if outcome.status not in ("answered", "unsure"):
+            return
+        record.alternatives = outcome.candidates
+        record.best_pages = outcome.best_pages or record.best_pages
+        record.read_all = True
 
     @staticmethod
     def next_best(dispatcher: CollectingDispatcher, rated: AnswerRecord) -> list[EventType]:

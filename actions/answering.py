@@ -45,7 +45,18 @@ from qa_engine.batching import BatchingReader
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
 from qa_engine.index import SHORTLIST, top_rows
-from qa_engine.ranker import Ranker, Ranking, passage_key, rank_by, read_ranked, select, sure_cut
+from qa_engine.ranker import (
+    FirstReading,
+    Ranker,
+    Ranking,
+    Reading,
+    passage_key,
+    rank_by,
+    read_first,
+    read_ranked,
+    select,
+    sure_cut,
+)
 from qa_engine.types import AnswersQuestions
 
 from .records import Candidate
@@ -137,6 +148,8 @@ class Outcome:
     seconds: float = 0.0
     top: Answer | None = None  # the pipeline's best span, confident or not (verified answers check it)
     conflict: Candidate | None = None  # a close answer from another page that disagrees with the best
+    # False: the best-ranked passages gave a sure answer and the rest were not read (a 👎 reads them)
+    read_all: bool = True
 
     @property
     def best(self) -> Candidate | None:
@@ -160,6 +173,7 @@ class KnowledgeAnswerer:
         rank_top: int = 10,
         rank_weight: float = 10.0,
         rank_margin: float = 0.0,
+        first_reading: FirstReading | None = None,
         conflict_margin: float = 0.0,
         audience_margin: float = 0.5,
         faq_min_similarity: float = 2.0,
@@ -184,6 +198,7 @@ class KnowledgeAnswerer:
         self.rank_top = rank_top
         self.rank_weight = rank_weight
         self.rank_margin = rank_margin  # read only the passages this close to the best one (0: rank_top)
+        self.first_reading = first_reading  # None: every ranked passage in one reading
         self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
         self.audience_margin = audience_margin
         self.structure = StructureMatcher(ranker, faq_min_similarity)  # FAQ pairs, list headings, tables
@@ -214,6 +229,10 @@ class KnowledgeAnswerer:
             ranker = make_ranker(settings, store, reader)
             model = settings.qa_model
         model += f" + {settings.ranker}" if ranker else ""
+        calibration = for_model(settings.qa_model)
+        first = None
+        if settings.read_sure > 0:
+            first = FirstReading(settings.read_first, calibration.score_at(settings.read_sure))
         answerer = cls(
             knowledge,
             reader,
@@ -221,11 +240,12 @@ class KnowledgeAnswerer:
             model_name=model,
             fetch_budget_s=settings.fetch_budget,
             answer_budget_s=settings.answer_budget,
-            calibration=for_model(settings.qa_model),
+            calibration=calibration,
             min_confidence=settings.answer_min_confidence,
             rank_top=settings.rank_top,
             rank_weight=settings.rank_weight,
             rank_margin=settings.rank_margin,
+            first_reading=first,
             conflict_margin=settings.conflict_margin,
             audience_margin=settings.audience_margin,
             faq_min_similarity=settings.faq_min_similarity,
@@ -322,14 +342,17 @@ class KnowledgeAnswerer:
             logger.error("verified answers not consulted: %s", exc or "too slow")
             return []
 
-    async def answer(self, question: str, employee: Employee | None = None) -> Outcome:
+    async def answer(
+        self, question: str, employee: Employee | None = None, *, read_all: bool = False
+    ) -> Outcome:
         """The candidates for `question`, or why there are none, within the answer budget; only from the
-        pages `employee` may read (knowledge/audience.py), theirs first."""
+        pages `employee` may read (knowledge/audience.py), theirs first. `read_all`: every ranked
+        passage, even when the best-ranked ones give a sure answer (after a 👎 on that answer)."""
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
             outcome = await asyncio.wait_for(
-                self._answer(loop, question, employee), timeout=self.answer_budget_s
+                self._answer(loop, question, employee, read_all), timeout=self.answer_budget_s
             )
         except TimeoutError:
             logger.warning("no answer within %.1f s for %r", self.answer_budget_s, question[:80])
@@ -344,13 +367,13 @@ class KnowledgeAnswerer:
         return outcome
 
     async def _answer(
-        self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None
+        self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None, read_all: bool
     ) -> Outcome:
         snapshot = None
         if self.live is not None:
             snapshot = await loop.run_in_executor(self._model_thread, self._catch_up)
         if snapshot is not None:
-            return await self._answer_indexed(loop, question, employee, snapshot)
+            return await self._answer_indexed(loop, question, employee, snapshot, read_all)
         reading = await loop.run_in_executor(
             None, self.knowledge.passages_for_answering, self.fetch_budget_s, employee
         )
@@ -359,7 +382,7 @@ class KnowledgeAnswerer:
         ranking, matches = await loop.run_in_executor(
             self._model_thread, self._rank_and_match, question, reading.passages, reading.preferred
         )
-        return await self._read_and_select(loop, question, ranking, reading, matches)
+        return await self._read_and_select(loop, question, ranking, reading, matches, read_all)
 
     async def _read_and_select(
         self,
@@ -368,20 +391,30 @@ class KnowledgeAnswerer:
         ranking: Ranking | None,
         reading: ReadingSet,
         matches: Matches,
+        read_all: bool = False,
     ) -> Outcome:
         """Read what the ranking chose, together with the other questions waiting (a reading call from
         the I/O pool), then choose the candidates on the model thread (selection may encode a heading)."""
-        found = await loop.run_in_executor(self._read_calls, self._read, question, ranking, reading.passages)
-        return await loop.run_in_executor(
-            self._model_thread, self._select, found, ranking, reading, question, matches
+        done = await loop.run_in_executor(
+            self._read_calls, self._read, question, ranking, reading, matches, read_all
         )
+        outcome = await loop.run_in_executor(
+            self._model_thread, self._select, done.found, ranking, reading, question, matches
+        )
+        outcome.read_all = done.complete
+        return outcome
 
     def _catch_up(self) -> Snapshot | None:
         assert self.live is not None
         return self.live.catch_up(wait=False)  # None while the first load runs: the per-question path
 
     async def _answer_indexed(
-        self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None, snapshot: Snapshot
+        self,
+        loop: asyncio.AbstractEventLoop,
+        question: str,
+        employee: Employee | None,
+        snapshot: Snapshot,
+        read_all: bool,
     ) -> Outcome:
         """The question path over the in-process index: fetch only the employee's sources that are due
         (never fetched, or stale: a few at most), within the fetch budget, then search the index."""
@@ -396,7 +429,7 @@ class KnowledgeAnswerer:
         )
         if not reading.passages:
             return Outcome("sources_down")
-        return await self._read_and_select(loop, question, ranking, reading, matches)
+        return await self._read_and_select(loop, question, ranking, reading, matches, read_all)
 
     def _search(
         self, question: str, snapshot: Snapshot, employee: Employee | None
@@ -432,8 +465,10 @@ class KnowledgeAnswerer:
     def read(self, question: str, reading: ReadingSet) -> Outcome:
         """Rank and read (blocking): confident candidates, one per page, and the most relevant pages."""
         ranking, matches = self._rank_and_match(question, reading.passages, reading.preferred)
-        found = self._read(question, ranking, reading.passages)
-        return self._select(found, ranking, reading, question, matches)
+        done = self._read(question, ranking, reading, matches)
+        outcome = self._select(done.found, ranking, reading, question, matches)
+        outcome.read_all = done.complete
+        return outcome
 
     def _rank_and_match(
         self, question: str, passages: Sequence[Passage], preferred: AbstractSet[str]
@@ -484,8 +519,33 @@ class KnowledgeAnswerer:
             out.append(table_candidate(matches.cell, found, self.calibration, self.min_confidence))
         return out
 
-    def _read(self, question: str, ranking: Ranking | None, passages: Sequence[Passage]) -> list[Answer]:
-        return read_ranked(self.reader, question, passages, ranking, top_k=CANDIDATES, read_top=self.rank_top)
+    def _read(
+        self,
+        question: str,
+        ranking: Ranking | None,
+        reading: ReadingSet,
+        matches: Matches,
+        read_all: bool = False,
+    ) -> Reading:
+        """The ranked passages read, the best-ranked first when a first reading is set (with the
+        passages whose answers must compete with theirs: the employee's own pages, the structure's)."""
+        if ranking is None or self.first_reading is None or read_all:
+            found = read_ranked(
+                self.reader, question, reading.passages, ranking, top_k=CANDIDATES, read_top=self.rank_top
+            )
+            return Reading(found, read=len(reading.passages if ranking is None else ranking.passages))
+        also = [p for p in ranking.passages if p.url in reading.preferred]
+        also += [p for p in (matches.faq[0] if matches.faq else None, matches.section) if p is not None]
+        also += [matches.cell.passage] if matches.cell is not None else []
+        return read_first(
+            self.reader,
+            question,
+            ranking,
+            self.first_reading,
+            top_k=max(CANDIDATES, self.rank_top),
+            weight=self.rank_weight,
+            also=also,
+        )
 
     def _select(
         self,

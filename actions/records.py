@@ -70,6 +70,8 @@ class AnswerRecord:
     shown_urls: list[str] = field(default_factory=list)  # pages already offered for this question
     topic: str = ""  # the HR intent the question was recognised as, if any (picks the HR contact)
     downvotes: int = 0  # 👎 already given to earlier answers to this question
+    # False: only the best-ranked passages were read (their answer was sure); a 👎 reads the rest first
+    read_all: bool = True
     id: str = ""
     version: int = RECORD_VERSION
 

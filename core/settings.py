@@ -122,6 +122,8 @@ class Settings:
     refresh_interval: float  # seconds between the refresher's checks of a page (0: no refresher)
     rank_weight: float
     rank_margin: float  # read only passages whose cosine is this close to the best one's (0: no cut)
+    read_first: int  # passages read first; the rest of the ranking only when their answer is not sure
+    read_sure: float  # the calibrated confidence that makes the first reading enough (0: read all at once)
     rasa_port: int
     actions_port: int
     answer_budget: float  # seconds the bot may spend on one intranet answer (fetch + rank + read)
@@ -242,6 +244,8 @@ class Settings:
             ),
             rank_weight=_float("KATE_RANK_WEIGHT", get("KATE_RANK_WEIGHT", "10"), allow_zero=True),
             rank_margin=_float("KATE_RANK_MARGIN", get("KATE_RANK_MARGIN", "0.05"), allow_zero=True),
+            read_first=_positive_int("KATE_READ_FIRST", get("KATE_READ_FIRST", "2")),
+            read_sure=_float("KATE_READ_SURE", get("KATE_READ_SURE", "0.4"), allow_zero=True),
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),
             answer_budget=_float("KATE_ANSWER_BUDGET", get("KATE_ANSWER_BUDGET", "20")),

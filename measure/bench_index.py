@@ -36,13 +36,15 @@ from knowledge.library import Knowledge
 from knowledge.live_index import LiveIndex
 from knowledge.sources import SourceRegistry
 from qa_engine import Passage, Reader
+from qa_engine.calibration import for_model
 from qa_engine.evaluate import best_over_gold, f1_score, language_of_file, squad_questions
-from qa_engine.ranker import Ranker, Ranking, passage_key, select, sure_cut
+from qa_engine.ranker import FirstReading, Ranker, Ranking, passage_key, read_first, select, sure_cut
 
 from .bench import cpu_flags, machine_description, write_section
 
 SECTION = "index"
 MARGINS = (0.0, 0.1, 0.05, 0.03, 0.02)  # read-less cuts studied (0: read the best rank_top)
+SURE = (0.5, 0.4, 0.3)  # first readings studied (KATE_READ_SURE), at KATE_RANK_MARGIN
 
 
 class Answerer(Protocol):
@@ -123,6 +125,7 @@ def memory_mb() -> float:
 @dataclass
 class CutRow:
     margin: float
+    sure: float = 0.0  # the best passages read first, the rest when their answer is below this confidence
     f1: list[float] = field(default_factory=list)
     read: list[int] = field(default_factory=list)  # passages read
     seconds: list[float] = field(default_factory=list)  # reading them
@@ -131,12 +134,14 @@ class CutRow:
 def read_less_study(
     live: LiveIndex, reader: Reader, ranker: Ranker, chosen: Sequence[Asked], settings: Settings
 ) -> list[CutRow]:
-    """F1 and reading time when only the passages within a margin of the best cosine are read. The
-    shortlist and the re-scoring are the action server's (index search, `select`); each cut's passages
-    are read for real, so the time is measured, not estimated."""
+    """F1 and reading time when only the passages within a margin of the best cosine are read, and when
+    the best ones are read first (the rest only when their answer is not sure). The shortlist and the
+    re-scoring are the action server's (index search, `select`); each cut's passages are read for real,
+    so the time is measured, not estimated."""
     snapshot = live.snapshot
     assert snapshot is not None
-    rows = [CutRow(m) for m in MARGINS]
+    calibration = for_model(settings.qa_model)
+    rows = [CutRow(m) for m in MARGINS] + [CutRow(settings.rank_margin, sure) for sure in SURE]
     for item in chosen:
         asked = ranker.query_vectors([item.question])[0]
         found = snapshot.index.search(asked, item.question, top=settings.rank_top)
@@ -145,12 +150,17 @@ def read_less_study(
         for row in rows:
             cut = sure_cut(ranking, row.margin)
             t0 = time.perf_counter()
-            spans = reader.answer(item.question, cut.passages, top_k=10)
+            if row.sure > 0:
+                first = FirstReading(settings.read_first, calibration.score_at(row.sure))
+                reading = read_first(reader, item.question, cut, first, top_k=10, weight=settings.rank_weight)
+                spans, read = reading.found, reading.read
+            else:
+                spans, read = reader.answer(item.question, cut.passages, top_k=10), len(cut.passages)
             row.seconds.append(time.perf_counter() - t0)
             best = select(spans, cut, top_k=1, weight=settings.rank_weight)
             text = best[0].text if best else ""
             row.f1.append(100.0 * best_over_gold(f1_score, text, item.answers, item.language))
-            row.read.append(len(cut.passages))
+            row.read.append(read)
     return rows
 
 
@@ -381,17 +391,21 @@ def render(
             f"{len(cuts[0].f1)} other questions)",
             "",
             "Of the best passages the index ranks, only those whose cosine is within the margin of the best "
-            "one are read (`KATE_RANK_MARGIN`; at least 2). Same shortlist, same re-scoring; each cut read "
-            "for real, in bf16.",
+            "one are read (`KATE_RANK_MARGIN`; at least 2). *First*: of those, the best "
+            f"{settings.read_first} are read first, and the others only when the best answer they give has "
+            "a calibrated confidence under the one named (`KATE_READ_FIRST`, `KATE_READ_SURE`). Same "
+            f"shortlist, same re-scoring; each cut read for real, in {reader.precision}.",
             "",
-            "| margin | passages read (mean) | reading time p50 | p95 | F1 |",
-            "|---|---:|---:|---:|---:|",
+            "| margin | first | passages read (mean) | reading time p50 | p95 | F1 |",
+            "|---|---|---:|---:|---:|---:|",
         ]
         for c in cuts:
             label = f"none (best {settings.rank_top})" if c.margin <= 0 else f"{c.margin:g}"
+            first = f"best {settings.read_first}, sure at {c.sure:g}" if c.sure > 0 else "-"
+            p50, p95 = np.percentile(c.seconds, [50, 95])
             lines.append(
-                f"| {label} | {statistics.fmean(c.read):.1f} | {np.percentile(c.seconds, 50):.2f} s "
-                f"| {np.percentile(c.seconds, 95):.2f} s | {statistics.fmean(c.f1):.1f} |"
+                f"| {label} | {first} | {statistics.fmean(c.read):.1f} | {p50:.2f} s | {p95:.2f} s "
+                f"| {statistics.fmean(c.f1):.1f} |"
             )
         lines.append("")
     lines += [

@@ -42,6 +42,15 @@ class Calibration:
         e = math.exp(z)
         return e / (1.0 + e)
 
+    def score_at(self, confidence: float) -> float:
+        """The score whose confidence is `confidence` (the inverse of `confidence`); +inf when no score
+        reaches it (a flat or decreasing curve, or a confidence of 1 or more)."""
+        if self.slope <= 0 or confidence >= 1.0:
+            return math.inf
+        if confidence <= 0.0:
+            return -math.inf
+        return (math.log(confidence / (1.0 - confidence)) - self.intercept) / self.slope
+
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -464,3 +464,40 @@ def test_with_redis_down_the_employee_still_gets_the_contact_of_the_settings(rt)
     assert "[hr@company.example](mailto:hr@company.example?" in messages[0]["text"]
     messages, _ = run(ActionScriptedAnswer(), tracker("where are the offices?", "offices"))
     assert messages[0]["text"] == TEXTS["en"]["sources_down"]  # said plainly, not a crash
+
+
+@pytest.mark.parametrize("read_all", [False, True])
+def test_a_thumbs_down_on_an_answer_from_the_first_passages_reads_the_others(rt, page_server, read_all):
+    """An answer the best-ranked passages gave alone (KATE_READ_SURE): its record says so, and a 👎 on it
+    reads every passage before offering another page. An answer from a whole reading offers what it had."""
+    answerer_over_a_page(rt, page_server, FirstSentenceReader())
+    page = page_server.url("/site/en/leave.html")
+    rated = rt.answers.put(
+        AnswerRecord(
+            conversation_id="conv-1", kind="qa", question="How many days of leave?", language="en",
+            answer="a", source_url="http://i/1", score=0.9, model="m", shown_urls=["http://i/1"],
+            best_pages=[("T1", "http://i/1")], read_all=read_all,
+        )
+    )  # fmt: skip
+    down = [{"entity": "vote", "value": "down"}, {"entity": "answer_id", "value": rated.id}]
+    messages, events = run(ActionLogFeedback(), tracker("/feedback", "feedback", entities=down))
+    if read_all:
+        assert messages[1]["text"].startswith(TEXTS["en"]["no_other"]) and page not in messages[1]["text"]
+        return
+    assert messages[1]["text"].startswith(TEXTS["en"]["another"]) and page in messages[1]["text"]
+    second = rt.answers.get(events[0]["value"])
+    assert second.shown_urls == ["http://i/1", page] and second.read_all
+
+
+def test_the_record_of_an_answer_says_whether_every_ranked_passage_was_read(rt, page_server):
+    answerer = answerer_over_a_page(rt, page_server, FirstSentenceReader())
+    whole = answerer.answer
+
+    async def first_passages_only(question, employee=None, *, read_all=False):
+        outcome = await whole(question, employee, read_all=read_all)
+        outcome.read_all = read_all
+        return outcome
+
+    answerer.answer = first_passages_only
+    _, events = run(ActionAnswerFromKnowledge(), tracker("How many days of leave do I get?"))
+    assert rt.answers.get(events[0]["value"]).read_all is False

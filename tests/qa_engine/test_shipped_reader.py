@@ -186,9 +186,54 @@ def test_structure_gives_whole_lists_named_cells_and_faq_answers_on_another_comp
     assert all(c.kind != "row" for c in canteen.candidates)
 
 
-def test_the_page_for_the_employees_audience_is_read_for_them_and_wins(kate_reader, ranker):
+class CountingReader:
+    """The shipped reader, counting the passages it is asked to read."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader, self.read = reader, 0
+
+    def answer(self, question, passages, **options):
+        self.read += len(passages)
+        return self.reader.answer(question, passages, **options)
+
+
+def first_reading():
+    from qa_engine.calibration import for_model
+    from qa_engine.ranker import FirstReading
+
+    return FirstReading(2, for_model("offline:kate-reader-e5-small").score_at(0.4))
+
+
+def test_reading_the_best_passages_first_gives_every_demo_answer_reading_them_all_gives(kate_reader, ranker):
+    """KATE_READ_FIRST=2, KATE_READ_SURE=0.4 (the defaults): the same best answer for every demo
+    question as reading every ranked passage at once, from fewer passages; some questions stop early."""
+    from knowledge import demo_passages, demo_questions
+    from qa_engine.ranker import FirstReading, rank, read_first, read_ranked, select, sure_cut
+
+    passages = demo_passages()
+    once, first = CountingReader(kate_reader), CountingReader(kate_reader)
+    stopped = 0
+    for item in demo_questions():
+        ranking = sure_cut(rank(ranker, item["question"], passages, 10), 0.05)
+        whole = select(
+            read_ranked(once, item["question"], passages, ranking, top_k=10, read_top=10), ranking, top_k=1
+        )
+        reading = read_first(first, item["question"], ranking, first_reading(), top_k=10)
+        best = select(reading.found, ranking, top_k=1)
+        assert [(a.text, a.passage.url) for a in best] == [(a.text, a.passage.url) for a in whole], item
+        stopped += not reading.complete
+    assert stopped >= 10 and first.read <= 0.85 * once.read, (stopped, first.read, once.read)
+    never = FirstReading(2)  # no sure score: the rest is always read
+    ranking = rank(ranker, "How many days of paid annual leave do full-time employees get?", passages, 10)
+    reading = read_first(kate_reader, "How many days of paid annual leave?", ranking, never, top_k=10)
+    assert reading.complete
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["read-all", "read-first"])
+def test_the_page_for_the_employees_audience_is_read_for_them_and_wins(kate_reader, ranker, first):
     """A French employee asking in English gets France's meal voucher page, which ranks below the general
-    page for everyone else: it is read for them (actions/answering.py, `_rank`) and goes first."""
+    page for everyone else: it is read for them (actions/answering.py, `_rank`), in the first reading too
+    (a sure answer from the general page must not keep it unread), and goes first."""
     from actions.answering import KnowledgeAnswerer
     from knowledge import read_local_page
     from knowledge.library import ReadingSet
@@ -196,7 +241,13 @@ def test_the_page_for_the_employees_audience_is_read_for_them_and_wins(kate_read
 
     passages = [p for page in sorted(SITE.glob("*/*.html")) for p in page_passages(read_local_page(page))[1]]
     france = next(p.url for p in passages if p.url.endswith("fr/titres-restaurant.html"))
-    answerer = KnowledgeAnswerer(None, kate_reader, ranker, model_name="m")  # type: ignore[arg-type]
+    answerer = KnowledgeAnswerer(
+        None,  # type: ignore[arg-type]
+        kate_reader,
+        ranker,
+        model_name="m",
+        first_reading=first_reading() if first else None,
+    )
     question = "How much is the meal allowance per working day?"
     anyone = answerer.read(question, ReadingSet(passages, 11, elsewhere={france})).best
     assert anyone is not None and anyone.answer == "9 euros"
