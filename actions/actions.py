@@ -486,14 +486,17 @@ class ActionLogFeedback(KateAction, Action):
 
     @staticmethod
     async def read_the_rest(record: AnswerRecord, employee: Employee | None) -> None:
-        """Every ranked passage read, for an answer that came from the best-ranked ones alone: the
-        employee said it was wrong, so the candidates the first reading did not look for are wanted now.
-        When reading fails or is too slow, the record's own candidates are offered."""
-        outcome = await runtime.current().answerer.answer(record.question, employee, read_all=True)
+        """The ranked passages the first reading skipped, read for an answer that came from the
+        best-ranked ones alone: the employee said it was wrong, so their candidates join the ones the
+        first reading found, most confident first. When reading fails or is too slow, the record's own
+        candidates are offered."""
+        outcome = await runtime.current().answerer.answer(record.question, employee, rest_only=True)
         if outcome.status not in ("answered", "unsure"):
             return
-        record.alternatives = outcome.candidates
-        record.best_pages = outcome.best_pages or record.best_pages
+        both = [*record.alternatives, *outcome.candidates]
+        record.alternatives = sorted(both, key=lambda c: 1.0 if c.confidence is None else -c.confidence)
+        known = {url for _, url in record.best_pages}
+        record.best_pages = [*record.best_pages, *(p for p in outcome.best_pages if p[1] not in known)]
         record.read_all = True
 
     @staticmethod

@@ -343,16 +343,16 @@ class KnowledgeAnswerer:
             return []
 
     async def answer(
-        self, question: str, employee: Employee | None = None, *, read_all: bool = False
+        self, question: str, employee: Employee | None = None, *, rest_only: bool = False
     ) -> Outcome:
         """The candidates for `question`, or why there are none, within the answer budget; only from the
-        pages `employee` may read (knowledge/audience.py), theirs first. `read_all`: every ranked
-        passage, even when the best-ranked ones give a sure answer (after a 👎 on that answer)."""
+        pages `employee` may read (knowledge/audience.py), theirs first. `rest_only`: only the ranked
+        passages a first reading leaves unread (after a 👎 on the sure answer the first ones gave)."""
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
             outcome = await asyncio.wait_for(
-                self._answer(loop, question, employee, read_all), timeout=self.answer_budget_s
+                self._answer(loop, question, employee, rest_only), timeout=self.answer_budget_s
             )
         except TimeoutError:
             logger.warning("no answer within %.1f s for %r", self.answer_budget_s, question[:80])
@@ -367,13 +367,13 @@ class KnowledgeAnswerer:
         return outcome
 
     async def _answer(
-        self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None, read_all: bool
+        self, loop: asyncio.AbstractEventLoop, question: str, employee: Employee | None, rest_only: bool
     ) -> Outcome:
         snapshot = None
         if self.live is not None:
             snapshot = await loop.run_in_executor(self._model_thread, self._catch_up)
         if snapshot is not None:
-            return await self._answer_indexed(loop, question, employee, snapshot, read_all)
+            return await self._answer_indexed(loop, question, employee, snapshot, rest_only)
         reading = await loop.run_in_executor(
             None, self.knowledge.passages_for_answering, self.fetch_budget_s, employee
         )
@@ -382,7 +382,7 @@ class KnowledgeAnswerer:
         ranking, matches = await loop.run_in_executor(
             self._model_thread, self._rank_and_match, question, reading.passages, reading.preferred
         )
-        return await self._read_and_select(loop, question, ranking, reading, matches, read_all)
+        return await self._read_and_select(loop, question, ranking, reading, matches, rest_only)
 
     async def _read_and_select(
         self,
@@ -391,12 +391,12 @@ class KnowledgeAnswerer:
         ranking: Ranking | None,
         reading: ReadingSet,
         matches: Matches,
-        read_all: bool = False,
+        rest_only: bool = False,
     ) -> Outcome:
         """Read what the ranking chose, together with the other questions waiting (a reading call from
         the I/O pool), then choose the candidates on the model thread (selection may encode a heading)."""
         done = await loop.run_in_executor(
-            self._read_calls, self._read, question, ranking, reading, matches, read_all
+            self._read_calls, self._read, question, ranking, reading, matches, rest_only
         )
         outcome = await loop.run_in_executor(
             self._model_thread, self._select, done.found, ranking, reading, question, matches
@@ -414,7 +414,7 @@ class KnowledgeAnswerer:
         question: str,
         employee: Employee | None,
         snapshot: Snapshot,
-        read_all: bool,
+        rest_only: bool,
     ) -> Outcome:
         """The question path over the in-process index: fetch only the employee's sources that are due
         (never fetched, or stale: a few at most), within the fetch budget, then search the index."""
@@ -429,7 +429,7 @@ class KnowledgeAnswerer:
         )
         if not reading.passages:
             return Outcome("sources_down")
-        return await self._read_and_select(loop, question, ranking, reading, matches, read_all)
+        return await self._read_and_select(loop, question, ranking, reading, matches, rest_only)
 
     def _search(
         self, question: str, snapshot: Snapshot, employee: Employee | None
@@ -525,11 +525,12 @@ class KnowledgeAnswerer:
         ranking: Ranking | None,
         reading: ReadingSet,
         matches: Matches,
-        read_all: bool = False,
+        rest_only: bool = False,
     ) -> Reading:
         """The ranked passages read, the best-ranked first when a first reading is set (with the
-        passages whose answers must compete with theirs: the employee's own pages, the structure's)."""
-        if ranking is None or self.first_reading is None or read_all:
+        passages whose answers must compete with theirs: the employee's own pages, the structure's);
+        `rest_only`: the passages that first reading leaves (every one when none is set)."""
+        if ranking is None or self.first_reading is None:
             found = read_ranked(
                 self.reader, question, reading.passages, ranking, top_k=CANDIDATES, read_top=self.rank_top
             )
@@ -545,6 +546,7 @@ class KnowledgeAnswerer:
             top_k=max(CANDIDATES, self.rank_top),
             weight=self.rank_weight,
             also=also,
+            rest_only=rest_only,
         )
 
     def _select(

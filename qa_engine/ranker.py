@@ -340,6 +340,18 @@ class Reading:
     read: int = 0  # passages read
 
 
+def split_first(
+    ranking: Ranking, first: FirstReading, also: Sequence[Passage] = ()
+) -> tuple[list[Passage], list[Passage]]:
+    """The passages read first (the ranking's first `first.passages`, and the ranked passages of `also`:
+    pages meant for the employee, a FAQ pair or a table the page structure matched, whose answers must
+    compete with theirs) and the rest of the ranking, each in ranking order."""
+    wanted = {passage_key(p) for p in also}
+    head = [p for i, p in enumerate(ranking.passages) if i < first.passages or passage_key(p) in wanted]
+    rest = [p for p in ranking.passages[first.passages :] if passage_key(p) not in wanted]
+    return head, rest
+
+
 def read_first(
     reader: AnswersQuestions,
     question: str,
@@ -349,15 +361,16 @@ def read_first(
     top_k: int,
     weight: float = 10.0,
     also: Sequence[Passage] = (),
+    rest_only: bool = False,
 ) -> Reading:
-    """Stage 2 in two steps: the ranking's first `first.passages` (and the ranked passages of `also`:
-    pages meant for the employee, a FAQ pair or a table the page structure matched, whose answers must
-    compete), then, unless one of their spans re-scores at `first.sure_score` or more, the rest."""
-    wanted = {passage_key(p) for p in also}
-    head = [p for i, p in enumerate(ranking.passages) if i < first.passages or passage_key(p) in wanted]
-    rest = [p for p in ranking.passages[first.passages :] if passage_key(p) not in wanted]
+    """Stage 2 in two steps: the passages `split_first` puts first, then, unless one of their spans
+    re-scores at `first.sure_score` or more, the rest. `rest_only`: the rest alone (after a 👎 on an
+    answer the first passages gave: their other answers are already known)."""
+    head, rest = split_first(ranking, first, also)
+    if rest_only:
+        return Reading(reader.answer(question, rest, top_k=top_k) if rest else [], read=len(rest))
     if not rest:
-        return Reading(reader.answer(question, ranking.passages, top_k=top_k), read=len(ranking.passages))
+        return Reading(reader.answer(question, head, top_k=top_k), read=len(head))
     found = reader.answer(question, head, top_k=top_k)
     best = rescore(found, ranking, top_k=1, weight=weight)
     if best and best[0].passage is not None and best[0].score >= first.sure_score:

@@ -469,7 +469,8 @@ def test_with_redis_down_the_employee_still_gets_the_contact_of_the_settings(rt)
 @pytest.mark.parametrize("read_all", [False, True])
 def test_a_thumbs_down_on_an_answer_from_the_first_passages_reads_the_others(rt, page_server, read_all):
     """An answer the best-ranked passages gave alone (KATE_READ_SURE): its record says so, and a 👎 on it
-    reads every passage before offering another page. An answer from a whole reading offers what it had."""
+    reads the passages they left before offering another page. An answer from a whole reading offers
+    what it had."""
     answerer_over_a_page(rt, page_server, FirstSentenceReader())
     page = page_server.url("/site/en/leave.html")
     rated = rt.answers.put(
@@ -493,9 +494,9 @@ def test_the_record_of_an_answer_says_whether_every_ranked_passage_was_read(rt, 
     answerer = answerer_over_a_page(rt, page_server, FirstSentenceReader())
     whole = answerer.answer
 
-    async def first_passages_only(question, employee=None, *, read_all=False):
-        outcome = await whole(question, employee, read_all=read_all)
-        outcome.read_all = read_all
+    async def first_passages_only(question, employee=None, *, rest_only=False):
+        outcome = await whole(question, employee, rest_only=rest_only)
+        outcome.read_all = False
         return outcome
 
     answerer.answer = first_passages_only

@@ -223,6 +223,12 @@ def test_reading_the_best_passages_first_gives_every_demo_answer_reading_them_al
         assert [(a.text, a.passage.url) for a in best] == [(a.text, a.passage.url) for a in whole], item
         stopped += not reading.complete
     assert stopped >= 10 and first.read <= 0.85 * once.read, (stopped, first.read, once.read)
+    question = "How many days of paid annual leave do full-time employees get?"
+    ranking = rank(ranker, question, passages, 10)
+    rest = read_first(first, question, ranking, first_reading(), top_k=10, rest_only=True)
+    assert rest.read == len(ranking.passages) - 2 and {a.passage.url for a in rest.found} <= {
+        p.url for p in ranking.passages[2:]
+    }  # after a 👎: the passages the first reading left, alone
     never = FirstReading(2)  # no sure score: the rest is always read
     ranking = rank(ranker, "How many days of paid annual leave do full-time employees get?", passages, 10)
     reading = read_first(kate_reader, "How many days of paid annual leave?", ranking, never, top_k=10)
