@@ -529,8 +529,14 @@ class KnowledgeAnswerer:
     ) -> Reading:
         """The ranked passages read, the best-ranked first when a first reading is set (with the
         passages whose answers must compete with theirs: the employee's own pages, the structure's);
-        `rest_only`: the passages that first reading leaves (every one when none is set)."""
-        if ranking is None or self.first_reading is None:
+        `rest_only`: the passages that first reading leaves (every one when none is set).
+
+        While other questions are being read, every ranked passage is read at once: a first reading
+        would then wait its turn twice when it is not sure (measured with `kate bench load`: reading
+        first under a full queue raised the crowd's p95), and the readings that share a pass already
+        keep the reader busy."""
+        busy = getattr(self.reader, "busy", False) and not rest_only
+        if ranking is None or self.first_reading is None or busy:
             found = read_ranked(
                 self.reader, question, reading.passages, ranking, top_k=CANDIDATES, read_top=self.rank_top
             )

@@ -79,6 +79,8 @@ class BatchingReader:
         self.metrics = metrics or ReaderMetrics()
         self.nice = nice
         self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._pending = 0  # jobs asked for and not answered yet (queued or being read)
+        self._pending_lock = threading.Lock()
         self._worker = threading.Thread(target=self._run, name="kate-batcher", daemon=True)
         self._worker.start()
 
@@ -100,8 +102,19 @@ class BatchingReader:
         if not self._worker.is_alive():
             raise RuntimeError("the batching reader is closed")
         job = _Job(question, passages, top_k, min_score, no_answer)
-        self._queue.put(job)
-        return job.future.result(timeout=timeout)
+        with self._pending_lock:
+            self._pending += 1
+        try:
+            self._queue.put(job)
+            return job.future.result(timeout=timeout)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
+
+    @property
+    def busy(self) -> bool:
+        """Whether other questions are being read or wait for it: a question asked now waits for them."""
+        return self._pending > 0
 
     def close(self) -> None:
         self._queue.put(None)

@@ -167,6 +167,29 @@ def test_one_failing_question_does_not_fail_the_others(local_reader):
     batcher.close()
 
 
+def test_a_batcher_is_busy_while_a_question_is_read_or_waits(local_reader):
+    """What the action server asks before reading the best passages first (actions/answering.py)."""
+    started, release = threading.Event(), threading.Event()
+
+    class Held:
+        config = local_reader.config
+
+        def answer_many(self, requests, **kw):
+            started.set()
+            release.wait(30)
+            return local_reader.answer_many(requests, **kw)
+
+    batcher = BatchingReader(Held(), max_wait_ms=0)
+    assert not batcher.busy
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(batcher.answer, *QUESTIONS[0], top_k=2)
+        assert started.wait(30) and batcher.busy
+        release.set()
+        assert same(asked.result(timeout=30), local_reader.answer(*QUESTIONS[0], top_k=2))
+    assert not batcher.busy
+    batcher.close()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
 def test_a_niced_batcher_reads_at_a_lower_priority_and_its_torch_threads_too(local_reader):
     """The action server's reader thread runs at a lower CPU priority (so a 👍 or Rasa's parsing is not
