@@ -178,13 +178,14 @@ class KnowledgeAnswerer:
         audience_margin: float = 0.5,
         faq_min_similarity: float = 2.0,
         batch_wait_ms: float = 5.0,
+        read_cache: int = 0,
     ) -> None:
         self.knowledge = knowledge
         self.remote = isinstance(reader, RemoteReader)
         # Questions asked together share forward passes: a remote service batches them itself, and a
         # reader in this process gets the same front (readers without `answer_many`: tests' stand-ins).
         self.reader: AnswersQuestions = (
-            BatchingReader(reader, max_wait_ms=batch_wait_ms, nice=READ_NICE)
+            BatchingReader(reader, max_wait_ms=batch_wait_ms, nice=READ_NICE, cached=read_cache)
             if not self.remote and hasattr(reader, "answer_many")
             else reader
         )
@@ -250,6 +251,7 @@ class KnowledgeAnswerer:
             audience_margin=settings.audience_margin,
             faq_min_similarity=settings.faq_min_similarity,
             batch_wait_ms=settings.qa_batch_wait_ms,
+            read_cache=settings.read_cache,
         )
         answerer.verified = VerifiedMatcher(
             VerifiedAnswers(knowledge.cache.r, settings.redis_prefix),

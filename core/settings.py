@@ -45,6 +45,17 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
+def _count(name: str, raw: str) -> int:
+    """An integer >= 0 (0: the feature is off)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be >= 0, got {value}")
+    return value
+
+
 def _float(name: str, raw: str, *, allow_zero: bool = False) -> float:
     try:
         value = float(raw)
@@ -124,6 +135,7 @@ class Settings:
     rank_margin: float  # read only passages whose cosine is this close to the best one's (0: no cut)
     read_first: int  # passages read first; the rest of the ranking only when their answer is not sure
     read_sure: float  # the calibrated confidence that makes the first reading enough (0: read all at once)
+    read_cache: int  # readings remembered (same question, same passages: same spans, no forward pass)
     rasa_port: int
     actions_port: int
     answer_budget: float  # seconds the bot may spend on one intranet answer (fetch + rank + read)
@@ -246,6 +258,7 @@ class Settings:
             rank_margin=_float("KATE_RANK_MARGIN", get("KATE_RANK_MARGIN", "0.05"), allow_zero=True),
             read_first=_positive_int("KATE_READ_FIRST", get("KATE_READ_FIRST", "2")),
             read_sure=_float("KATE_READ_SURE", get("KATE_READ_SURE", "0.4"), allow_zero=True),
+            read_cache=_count("KATE_READ_CACHE", get("KATE_READ_CACHE", "2048")),
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),
             answer_budget=_float("KATE_ANSWER_BUDGET", get("KATE_ANSWER_BUDGET", "20")),

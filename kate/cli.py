@@ -262,7 +262,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         f"listening on http://{args.host}:{settings.qa_port}",
         flush=True,
     )
-    serve(reader, host=args.host, port=settings.qa_port, max_wait_ms=settings.qa_batch_wait_ms)
+    serve(
+        reader,
+        host=args.host,
+        port=settings.qa_port,
+        max_wait_ms=settings.qa_batch_wait_ms,
+        cached=settings.read_cache,
+    )
     return 0
 
 

@@ -72,13 +72,20 @@ def answer_to_json(answer: Answer, index: dict[int, int]) -> dict[str, Any]:
 
 
 def create_app(
-    reader: object, *, max_wait_ms: float = 5.0, max_requests: int = 16, model_name: str = ""
+    reader: object,
+    *,
+    max_wait_ms: float = 5.0,
+    max_requests: int = 16,
+    model_name: str = "",
+    cached: int = 0,
 ) -> FastAPI:
     """The service around a loaded, warmed-up reader (the caller loads it, so `/health` is true at once)."""
     from fastapi.responses import PlainTextResponse
 
     metrics = ReaderMetrics()
-    batcher = BatchingReader(reader, max_wait_ms=max_wait_ms, max_requests=max_requests, metrics=metrics)
+    batcher = BatchingReader(
+        reader, max_wait_ms=max_wait_ms, max_requests=max_requests, metrics=metrics, cached=cached
+    )
     config = reader.config  # type: ignore[attr-defined]
     device = str(getattr(reader, "device", "cpu"))
     name = model_name or config.model
@@ -124,8 +131,10 @@ def create_app(
     return app
 
 
-def serve(reader: object, *, host: str, port: int, max_wait_ms: float, model_name: str = "") -> None:
+def serve(
+    reader: object, *, host: str, port: int, max_wait_ms: float, model_name: str = "", cached: int = 0
+) -> None:
     import uvicorn
 
-    app = create_app(reader, max_wait_ms=max_wait_ms, model_name=model_name)
+    app = create_app(reader, max_wait_ms=max_wait_ms, model_name=model_name, cached=cached)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -167,6 +167,34 @@ def test_one_failing_question_does_not_fail_the_others(local_reader):
     batcher.close()
 
 
+def test_a_question_asked_again_over_the_same_passages_is_not_read_again(local_reader):
+    """KATE_READ_CACHE: the same spans, no reader call; another question, an edited passage, another
+    top_k, or a reading pushed out of the cache are read."""
+    calls = []
+
+    class Counted:
+        config = local_reader.config
+
+        def answer_many(self, requests, **kw):
+            calls.append(len(requests))
+            return local_reader.answer_many(requests, **kw)
+
+    batcher = BatchingReader(Counted(), max_wait_ms=0, cached=2)
+    question, passages = QUESTIONS[0]
+    first = batcher.answer(question, passages, top_k=2)
+    again = batcher.answer(question, passages, top_k=2)
+    assert same(again, first) and same(again, local_reader.answer(question, passages, top_k=2))
+    assert (len(calls), batcher.cache_hits) == (1, 1)
+    edited = [Passage(passages[0].text + " Updated.", url=passages[0].url, id=passages[0].id), *passages[1:]]
+    batcher.answer(question, edited, top_k=2)
+    batcher.answer(question, passages, top_k=3)
+    assert len(calls) == 3  # the edited page and the other top_k were read
+    batcher.answer(QUESTIONS[1][0], QUESTIONS[1][1], top_k=2)  # a third reading: the oldest goes
+    batcher.answer(question, passages, top_k=2)
+    assert (len(calls), batcher.cache_hits) == (5, 1)
+    batcher.close()
+
+
 def test_a_batcher_is_busy_while_a_question_is_read_or_waits(local_reader):
     """What the action server asks before reading the best passages first (actions/answering.py)."""
     started, release = threading.Event(), threading.Event()
