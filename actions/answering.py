@@ -156,6 +156,14 @@ class Outcome:
         return self.candidates[0] if self.candidates else None
 
 
+def first_reading(settings: Settings, calibration: Calibration) -> FirstReading | None:
+    """The first reading the settings ask for (`KATE_READ_FIRST`, `KATE_READ_SURE`), its sure score from
+    the reader's calibration; None when `KATE_READ_SURE` is 0."""
+    if settings.read_sure <= 0:
+        return None
+    return FirstReading(settings.read_first, calibration.score_at(settings.read_sure))
+
+
 class KnowledgeAnswerer:
     """The reader, the ranker and the knowledge layer of one action server."""
 
@@ -231,9 +239,6 @@ class KnowledgeAnswerer:
             model = settings.qa_model
         model += f" + {settings.ranker}" if ranker else ""
         calibration = for_model(settings.qa_model)
-        first = None
-        if settings.read_sure > 0:
-            first = FirstReading(settings.read_first, calibration.score_at(settings.read_sure))
         answerer = cls(
             knowledge,
             reader,
@@ -246,7 +251,7 @@ class KnowledgeAnswerer:
             rank_top=settings.rank_top,
             rank_weight=settings.rank_weight,
             rank_margin=settings.rank_margin,
-            first_reading=first,
+            first_reading=first_reading(settings, calibration),
             conflict_margin=settings.conflict_margin,
             audience_margin=settings.audience_margin,
             faq_min_similarity=settings.faq_min_similarity,

@@ -666,11 +666,12 @@ def cmd_bench_gpu(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
-    from actions.answering import KnowledgeAnswerer
+    from actions.answering import KnowledgeAnswerer, first_reading
     from core.local_redis import open_redis
     from knowledge.library import Knowledge
     from knowledge.live_index import LiveIndex
     from measure.bench_index import bench_index
+    from qa_engine.calibration import for_model
 
     if not SHARED_QA_TRAIN.is_dir():
         print(f"kate bench index: no QA training folder at {SHARED_QA_TRAIN}", file=sys.stderr)
@@ -684,11 +685,13 @@ def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
 
     def answerer_for(knowledge: Knowledge, live: LiveIndex) -> KnowledgeAnswerer:
         """The action server's question path over this index (no background threads)."""
+        calibration = for_model(settings.qa_model)
         answerer = KnowledgeAnswerer(
             knowledge, reader, ranker, model_name="bench", rank_top=settings.rank_top,
             rank_weight=settings.rank_weight, rank_margin=settings.rank_margin,
             fetch_budget_s=settings.fetch_budget,
             answer_budget_s=settings.answer_budget,
+            calibration=calibration, first_reading=first_reading(settings, calibration),
         )  # fmt: skip
         answerer.live = live
         return answerer
@@ -746,7 +749,9 @@ def cmd_bench_load(args: argparse.Namespace, settings: Settings) -> int:
     setup = (
         f"Kate from `kate up` on this machine ({os.cpu_count()} CPU cores of an {cpu_model()}, CPU flags: "
         f"{cpu_flags()}; no GPU; the simulated employees run on the same cores): Rasa, action server "
-        f"({reader}, `{settings.qa_model}`, ranker `{settings.ranker}`), Redis, the demo intranet"
+        f"({reader}, `{settings.qa_model}`, ranker `{settings.ranker}`; "
+        f"`KATE_READ_SURE={settings.read_sure:g}`, `KATE_READ_CACHE={settings.read_cache}`: a question asked "
+        "again over the same passages is not read again), Redis, the demo intranet"
     )
     command = f"kate bench load --users {args.users} --duration {args.duration:g} --think {args.think}"
     result = bench_load(
