@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .metrics import ReaderMetrics
 from .types import Answer, Passage
@@ -104,7 +104,8 @@ class BatchingReader:
         self._pending = 0  # jobs asked for and not answered yet (queued or being read)
         self._pending_lock = threading.Lock()
         self.cached = cached
-        self._recent: OrderedDict[bytes, list[Answer]] = OrderedDict()  # least recently used first
+        # key -> each answer with its passage's position in the call (least recently used first)
+        self._recent: OrderedDict[bytes, list[tuple[Answer, int | None]]] = OrderedDict()
         self._recent_lock = threading.Lock()
         self.cache_hits = 0
         self._worker = threading.Thread(target=self._run, name="kate-batcher", daemon=True)
@@ -134,7 +135,8 @@ class BatchingReader:
                 if found is not None:
                     self._recent.move_to_end(key)
                     self.cache_hits += 1
-                    return list(found)  # Answers are frozen: the list alone is the caller's
+                    # this call's own passage objects (equal id, page and text; title and flags as now)
+                    return [a if i is None else replace(a, passage=passages[i]) for a, i in found]
         job = _Job(question, passages, top_k, min_score, no_answer)
         with self._pending_lock:
             self._pending += 1
@@ -145,8 +147,10 @@ class BatchingReader:
             with self._pending_lock:
                 self._pending -= 1
         if key:
+            position = {id(p): i for i, p in enumerate(passages)}
+            kept = [(a, None if a.passage is None else position.get(id(a.passage))) for a in answers]
             with self._recent_lock:
-                self._recent[key] = list(answers)
+                self._recent[key] = kept
                 while len(self._recent) > self.cached:
                     self._recent.popitem(last=False)
         return answers

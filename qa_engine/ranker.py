@@ -322,10 +322,10 @@ class FirstReading:
     question's time. `sure_score` is a re-scored span score (`rescore`: the reader's margin minus the
     ranker's penalty); the action server takes it from a calibrated confidence (`KATE_READ_SURE`).
 
-    Measured (docs/benchmarks.md, "Reading the best passages first"): with the best 2 passages first and
-    a confidence of 0.4, the demo intranet's 51 questions, 38 of the Lumen test intranet's and 150 questions
-    over 2,000 training paragraphs got exactly the answers that reading every ranked passage gives, with
-    a quarter fewer passages read; at 0.3, two answers changed."""
+    Measured (docs/benchmarks.md, "Reading less for the same answers"): with the best 2 passages first
+    and a confidence of 0.4, the demo intranet's 51 questions, 38 of the Lumen test intranet's and 150
+    questions over 2,000 training paragraphs got exactly the answers that reading every ranked passage
+    gives, from 16-25% fewer passages; at 0.3, two answers changed."""
 
     passages: int = 2
     sure_score: float = math.inf

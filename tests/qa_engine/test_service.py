@@ -130,6 +130,17 @@ def test_concurrent_questions_share_forward_passes_and_get_their_own_answers(ser
     assert 1 <= calls < len(QUESTIONS) / 2, f"{calls} reader calls for {len(QUESTIONS)} concurrent questions"
 
 
+def test_a_question_asked_again_of_the_service_is_answered_without_reading(service, local_reader):
+    """KATE_READ_CACHE in `kate qa serve`: the same answers, mapped to the second request's passages."""
+    client = RemoteReader(service)
+    question, passages = QUESTIONS[1]
+    first = client.answer(question, passages, top_k=3)
+    calls = metric(service, "kate_reader_forward_calls_total")
+    again = client.answer(question, passages, top_k=3)
+    assert same(again, first) and same(again, local_reader.answer(question, passages, top_k=3))
+    assert metric(service, "kate_reader_forward_calls_total") == calls
+
+
 def test_each_request_keeps_its_own_limits_inside_a_shared_call(local_reader):
     """top_k, min_score and the no-answer verdict are per request even when requests share a call."""
     batcher = BatchingReader(local_reader, max_wait_ms=200)
@@ -185,13 +196,20 @@ def test_a_question_asked_again_over_the_same_passages_is_not_read_again(local_r
     again = batcher.answer(question, passages, top_k=2)
     assert same(again, first) and same(again, local_reader.answer(question, passages, top_k=2))
     assert (len(calls), batcher.cache_hits) == (1, 1)
+    copies = [Passage(p.text, url=p.url, id=p.id, title="renamed") for p in passages]
+    remembered = batcher.answer(question, copies, top_k=2)  # the caller's own passages in the answers
+    assert [(a.text, a.start, a.score, a.passage.url) for a in remembered] == [
+        (a.text, a.start, a.score, a.passage.url) for a in first
+    ]
+    assert all(any(a.passage is c for c in copies) for a in remembered)
+    assert len(calls) == 1
     edited = [Passage(passages[0].text + " Updated.", url=passages[0].url, id=passages[0].id), *passages[1:]]
     batcher.answer(question, edited, top_k=2)
     batcher.answer(question, passages, top_k=3)
     assert len(calls) == 3  # the edited page and the other top_k were read
     batcher.answer(QUESTIONS[1][0], QUESTIONS[1][1], top_k=2)  # a third reading: the oldest goes
     batcher.answer(question, passages, top_k=2)
-    assert (len(calls), batcher.cache_hits) == (5, 1)
+    assert (len(calls), batcher.cache_hits) == (5, 2)
     batcher.close()
 
 
