@@ -230,9 +230,8 @@ def test_reading_the_best_passages_first_gives_every_demo_answer_reading_them_al
         p.url for p in ranking.passages[2:]
     }  # after a 👎: the passages the first reading left, alone
     never = FirstReading(2)  # no sure score: the rest is always read
-    ranking = rank(ranker, "How many days of paid annual leave do full-time employees get?", passages, 10)
-    reading = read_first(kate_reader, "How many days of paid annual leave?", ranking, never, top_k=10)
-    assert reading.complete
+    reading = read_first(kate_reader, question, ranking, never, top_k=10)
+    assert reading.complete and reading.read == len(ranking.passages)
 
 
 @pytest.mark.parametrize("first", [False, True], ids=["read-all", "read-first"])
