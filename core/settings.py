@@ -35,25 +35,23 @@ class SettingsError(ValueError):
     """A setting has a value Kate cannot use; the message names the variable."""
 
 
-def _positive_int(name: str, raw: str) -> int:
+def _int_at_least(name: str, raw: str, least: int) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be >= 1, got {value}")
+    if value < least:
+        raise SettingsError(f"{name} must be >= {least}, got {value}")
     return value
+
+
+def _positive_int(name: str, raw: str) -> int:
+    return _int_at_least(name, raw, 1)
 
 
 def _count(name: str, raw: str) -> int:
     """An integer >= 0 (0: the feature is off)."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise SettingsError(f"{name} must be >= 0, got {value}")
-    return value
+    return _int_at_least(name, raw, 0)
 
 
 def _float(name: str, raw: str, *, allow_zero: bool = False) -> float:

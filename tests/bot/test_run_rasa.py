@@ -47,13 +47,18 @@ print(json.dumps({"good": action._validate_action_result(good), "error": error,
 """
 
 
-def test_replies_are_validated_once_compiled_and_still_rejected_when_wrong():
+def in_rasa(script: str) -> dict:
+    """`script` run by Rasa's Python with the launcher's path as its argument; its last line, as JSON."""
     result = subprocess.run(
-        [str(rasa_venv() / "bin" / "python"), "-c", SCRIPT, str(BOT_DIR / "run_rasa.py")],
+        [str(rasa_venv() / "bin" / "python"), "-c", script, str(BOT_DIR / "run_rasa.py")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_replies_are_validated_once_compiled_and_still_rejected_when_wrong():
+    out = in_rasa(SCRIPT)
     assert out["good"] is True
     assert out["error"] and "no_such_event" in out["error"] and "Action server response" in out["error"]
     # Rasa checked the schema against its meta-schema for each reply (tens of milliseconds); now never
@@ -95,12 +100,7 @@ print(json.dumps({"before": before, "after": after, "unknown": unknown, "topic":
 
 
 def test_event_classes_are_found_once_by_name_and_unknown_names_still_fail():
-    result = subprocess.run(
-        [str(rasa_venv() / "bin" / "python"), "-c", EVENTS, str(BOT_DIR / "run_rasa.py")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = in_rasa(EVENTS)
     # Rasa walked the Event subclasses (recursively) for each of 5 rounds of 3 lookups; now for the first
     # round only
     assert out["after"] > 0 and out["before"] == 5 * out["after"], out
