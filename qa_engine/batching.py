@@ -135,6 +135,7 @@ class BatchingReader:
                 if found is not None:
                     self._recent.move_to_end(key)
                     self.cache_hits += 1
+                    self.metrics.remembered()
                     # this call's own passage objects (equal id, page and text; title and flags as now)
                     return [a if i is None else replace(a, passage=passages[i]) for a, i in found]
         job = _Job(question, passages, top_k, min_score, no_answer)

@@ -56,6 +56,7 @@ class ReaderMetrics:
         "kate_reader_request_errors_total": "questions answered with an error",
         "kate_reader_forward_calls_total": "reader calls (each reads the chunks of one or more questions)",
         "kate_reader_passages_total": "passages read",
+        "kate_reader_remembered_total": "questions answered from a remembered reading (KATE_READ_CACHE)",
     }
 
     def __init__(self) -> None:
@@ -83,6 +84,10 @@ class ReaderMetrics:
             self.latency.observe(seconds)
             if error:
                 self.counters["kate_reader_request_errors_total"] += 1
+
+    def remembered(self) -> None:
+        with self._lock:
+            self.counters["kate_reader_remembered_total"] += 1
 
     def batch(self, requests: int, passages: int, waits: Sequence[float]) -> None:
         with self._lock:

@@ -136,9 +136,11 @@ def test_a_question_asked_again_of_the_service_is_answered_without_reading(servi
     question, passages = QUESTIONS[1]
     first = client.answer(question, passages, top_k=3)
     calls = metric(service, "kate_reader_forward_calls_total")
+    remembered = metric(service, "kate_reader_remembered_total")
     again = client.answer(question, passages, top_k=3)
     assert same(again, first) and same(again, local_reader.answer(question, passages, top_k=3))
     assert metric(service, "kate_reader_forward_calls_total") == calls
+    assert metric(service, "kate_reader_remembered_total") == remembered + 1
 
 
 def test_each_request_keeps_its_own_limits_inside_a_shared_call(local_reader):
