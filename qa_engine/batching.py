@@ -107,7 +107,6 @@ class BatchingReader:
         # key -> each answer with its passage's position in the call (least recently used first)
         self._recent: OrderedDict[bytes, list[tuple[Answer, int | None]]] = OrderedDict()
         self._recent_lock = threading.Lock()
-        self.cache_hits = 0
         self._worker = threading.Thread(target=self._run, name="kate-batcher", daemon=True)
         self._worker.start()
 
@@ -134,7 +133,6 @@ class BatchingReader:
                 found = self._recent.get(key)
                 if found is not None:
                     self._recent.move_to_end(key)
-                    self.cache_hits += 1
                     self.metrics.remembered()
                     # this call's own passage objects (equal id, page and text; title and flags as now)
                     return [a if i is None else replace(a, passage=passages[i]) for a, i in found]

@@ -197,7 +197,8 @@ def test_a_question_asked_again_over_the_same_passages_is_not_read_again(local_r
     first = batcher.answer(question, passages, top_k=2)
     again = batcher.answer(question, passages, top_k=2)
     assert same(again, first) and same(again, local_reader.answer(question, passages, top_k=2))
-    assert (len(calls), batcher.cache_hits) == (1, 1)
+    hits = batcher.metrics.counters  # kate_reader_remembered_total: answered from a remembered reading
+    assert (len(calls), hits["kate_reader_remembered_total"]) == (1, 1)
     copies = [Passage(p.text, url=p.url, id=p.id, title="renamed") for p in passages]
     remembered = batcher.answer(question, copies, top_k=2)  # the caller's own passages in the answers
     assert [(a.text, a.start, a.score, a.passage.url) for a in remembered] == [
@@ -211,7 +212,7 @@ def test_a_question_asked_again_over_the_same_passages_is_not_read_again(local_r
     assert len(calls) == 3  # the edited page and the other top_k were read
     batcher.answer(QUESTIONS[1][0], QUESTIONS[1][1], top_k=2)  # a third reading: the oldest goes
     batcher.answer(question, passages, top_k=2)
-    assert (len(calls), batcher.cache_hits) == (5, 2)
+    assert (len(calls), hits["kate_reader_remembered_total"]) == (5, 2)
     batcher.close()
 
 
