@@ -142,6 +142,7 @@ def read_less_study(
     assert snapshot is not None
     calibration = for_model(settings.qa_model)
     rows = [CutRow(m) for m in MARGINS] + [CutRow(settings.rank_margin, sure) for sure in SURE]
+    firsts = {sure: FirstReading(settings.read_first, calibration.score_at(sure)) for sure in SURE}
     for item in chosen:
         asked = ranker.query_vectors([item.question])[0]
         found = snapshot.index.search(asked, item.question, top=settings.rank_top)
@@ -151,7 +152,7 @@ def read_less_study(
             cut = sure_cut(ranking, row.margin)
             t0 = time.perf_counter()
             if row.sure > 0:
-                first = FirstReading(settings.read_first, calibration.score_at(row.sure))
+                first = firsts[row.sure]
                 reading = read_first(reader, item.question, cut, first, top_k=10, weight=settings.rank_weight)
                 spans, read = reading.found, reading.read
             else:
