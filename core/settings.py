@@ -169,6 +169,7 @@ class Settings:
     qa_batch_wait_ms: float  # how long the reader service gathers concurrent questions into one call
     quantize: str  # none | int8: the reader's Linear layers in int8 on the CPU (faster, costs F1)
     ranker_engine: str  # torch | onnx | auto (ONNX Runtime where torch would encode in fp32)
+    reader_engine: str  # torch | onnx (ONNX Runtime, fp32 on a CPU: measured, not faster; docs/benchmarks.md)
     rasa_venv: Path  # the Python 3.10 environment Rasa runs in (./kate.sh setup makes .venv-rasa)
     url_variables: dict[str, str]  # KATE_URL_* variables, which a seed file's URLs may use
 
@@ -189,6 +190,7 @@ class Settings:
             num_threads=self.threads,
             models_dir=str(self.models_dir),
             quantize=self.quantize,
+            engine=self.reader_engine,
         )
 
     def ranker_config(self) -> RankerConfig | None:
@@ -311,6 +313,7 @@ class Settings:
             ranker_engine=_choice("auto", "torch", "onnx")(
                 "KATE_RANKER_ENGINE", get("KATE_RANKER_ENGINE", "auto")
             ),
+            reader_engine=_choice("torch", "onnx")("KATE_READER_ENGINE", get("KATE_READER_ENGINE", "torch")),
             rasa_venv=Path(get("KATE_RASA_VENV", str(REPOSITORY / ".venv-rasa"))).expanduser(),
             url_variables={k: v for k, v in env.items() if k.startswith("KATE_URL_")},
         )

@@ -771,7 +771,8 @@ def cmd_bench_cpu(args: argparse.Namespace, settings: Settings) -> int:
     from measure.bench_cpu import bench_cpu
 
     data_dir = Path(args.data_dir) if args.data_dir else SHARED_QA_DEV
-    reader = make_reader(settings, args.model)
+    # torch's weights, from which every variant is made (ONNX Runtime's among them)
+    reader = make_reader(dataclasses.replace(settings, reader_engine="torch"), args.model)
     ranked = dataclasses.replace(settings, ranker=args.ranker) if args.ranker else settings
     ranker = make_ranker(ranked, None, None) if ranked.ranker else None
     bench_cpu(

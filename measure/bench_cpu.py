@@ -28,7 +28,7 @@ import torch
 from qa_engine import Reader
 from qa_engine.evaluate import score_file
 from qa_engine.model_store import resolve
-from qa_engine.onnx_reader import OnnxQA, export_qa_onnx
+from qa_engine.onnx_reader import OnnxQA, reader_onnx
 from qa_engine.ranker import Ranker
 from qa_engine.reader import cpu_has_native_bf16, quantize_int8
 
@@ -37,12 +37,6 @@ from .bench import BENCH_QUESTIONS, machine_description, reader_twin, squad_page
 SECTION = "cpu"
 RANKER_PASSAGES = 48  # as many as the reader's speed runs read
 F1_FILES = ("xquad.en", "xquad.zh", "asai2018.fr", "multilingualqa.q-fr.c-en")
-
-
-def onnx_folder(reader: Reader) -> Path:
-    """Where the reader's ONNX export lives: beside its folder, named after it."""
-    folder = Path(resolve(reader.config.model, reader.config.models_dir))
-    return folder.with_name(folder.name + "-onnx")
 
 
 @dataclass
@@ -142,12 +136,14 @@ def bench_cpu(
         Variant(f"int8 dynamic, {cores} threads", how("int8", "`KATE_QUANTIZE=int8`"), int8, cores, [], {}),
     ]
     try:
-        onnx = OnnxQA(export_qa_onnx(reader.model, onnx_folder(reader)), cores, reader.model.config)
-    except ImportError as exc:  # onnxruntime missing: say so instead of a row
+        folder = Path(resolve(reader.config.model, reader.config.models_dir))
+        onnx = OnnxQA(reader_onnx(reader.model, folder), cores, reader.model.config)
+    except (ImportError, OSError) as exc:  # onnxruntime missing, or no local weights: say so
         print(f"bench cpu: ONNX Runtime not measured: {exc}", file=sys.stderr, flush=True)
     else:
         twin = reader_twin(reader, "fp32", onnx)
-        variants.append(Variant(f"ONNX Runtime fp32, {cores} threads", "measured only", twin, cores, [], {}))
+        setting = "`KATE_READER_ENGINE=onnx`"
+        variants.append(Variant(f"ONNX Runtime fp32 (fused), {cores} threads", setting, twin, cores, [], {}))
     pages = squad_pages(data_dir, 48)
     if pages is None:
         raise ValueError(f"no QA dev files in {data_dir}")
@@ -256,7 +252,8 @@ def render(
             "AMX; fp32 elsewhere, where bf16 is emulated and slow) and keeps int8 as a setting for machines "
             "where speed matters more than answers. ONNX Runtime's CPU provider computes in fp32 (it has "
             "no bf16 kernels): it is compared with torch fp32 (the CPUs without bf16 instructions) and "
-            "with torch bf16 (the ones with). On a GPU the reader uses bf16/fp16 autocast.",
+            "with torch bf16 (the ones with), and is a setting, not the default. On a GPU the reader uses "
+            "bf16/fp16 autocast.",
         ]
     lines += [*(extra or []), "", f"<!-- /bench:{SECTION} -->"]
     return "\n".join(lines)

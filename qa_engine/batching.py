@@ -178,11 +178,16 @@ class BatchingReader:
         return jobs, False
 
     def _lower_priority(self) -> None:
+        """This thread's niceness, and that of the threads the reader's engine started on its own
+        (ONNX Runtime's pool, started when the model loaded, elsewhere), goes up by `nice`."""
         if self.nice <= 0 or not sys.platform.startswith("linux"):
             return  # elsewhere a thread id is no process id: never renice the wrong one
+        me = threading.get_native_id()
         try:  # on Linux a thread is a task: PRIO_PROCESS with its native id renices this thread alone
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.nice)
+            target = os.getpriority(os.PRIO_PROCESS, me) + self.nice
+            for tid in (me, *getattr(self.reader, "worker_threads", [])):
+                if os.getpriority(os.PRIO_PROCESS, tid) < target:  # a pool started here has it already
+                    os.setpriority(os.PRIO_PROCESS, tid, target)
         except OSError as exc:  # not permitted, or not Linux: reading then competes on equal terms
             logger.warning("reader priority not lowered: %s", exc)
 

@@ -1,9 +1,12 @@
-"""The reader's forward pass through ONNX Runtime, so it can be measured against torch on the same CPU.
+"""The reader's forward pass through ONNX Runtime: Kate's CPU path where torch would read in fp32.
 
-Why: ONNX Runtime fuses a BERT's attention and layer norms and is often faster than eager torch in fp32;
-torch, on the other hand, reads in bf16 where the CPU has bf16 instructions, which ONNX Runtime's CPU
-provider does not. Which wins depends on the CPU, so `kate bench cpu` measures both, speed and F1, side
-by side, and Kate's default follows the measurement (docs/benchmarks.md, *The reader on a CPU*).
+Why: eager torch spends about a third of a small BERT's fp32 forward pass outside the matrix products
+(bias copies, GELU, residual adds, layer norms: torch's profiler on e5-small). The export here is fused
+by ONNX Runtime's BERT optimizer (bias + GELU, residual + layer norm in one kernel each), and its threads
+sleep instead of spinning, which matters on a small machine where Rasa and the web app share the cores.
+Torch, on the other hand, reads in bf16 where the CPU has bf16 instructions, which ONNX Runtime's CPU
+provider does not. So `KATE_READER_ENGINE=auto` picks ONNX Runtime only where torch would compute in
+fp32, and `kate bench cpu` measures both, speed and F1, side by side (docs/benchmarks.md).
 
 `OnnxQA` is a drop-in for the torch model inside `Reader` (same inputs, same start/end logits), so the
 batching, span decoding and scores are Kate's own either way.
@@ -11,14 +14,22 @@ batching, span decoding and scores are Kate's own either way.
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
+
+logger = logging.getLogger(__name__)
+
 OPSET = 17
+FORMAT_VERSION = 1  # of the fused export below: a change rebuilds every reader's export
 
 
 @dataclass
@@ -49,6 +60,47 @@ def export_qa_onnx(model: torch.nn.Module, target: Path) -> Path:
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    _export(model, staging / "model.onnx")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return path
+
+
+def reader_onnx(model: torch.nn.Module, folder: Path) -> Path:
+    """The reader loaded from `folder` as a fused ONNX graph beside that folder (`<name>-reader-onnx`),
+    exported once and again whenever the folder's weights change (their sha256 is in the manifest)."""
+    weights = Path(folder) / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no model.safetensors in {folder}")
+    source = sha256_of(weights)
+    target = Path(folder).with_name(Path(folder).name + "-reader-onnx")
+    if not manifest_matches(target, source_sha256=source, format=FORMAT_VERSION):
+        logger.warning("exporting the reader to ONNX (once, about a minute): %s", target)
+        with staged_folder(target) as staging:
+            plain = staging / "plain.onnx"
+            _export(model, plain)
+            _fuse(plain, staging / "model.onnx", model.config)
+            plain.unlink()
+            write_manifest(staging, source_sha256=source, format=FORMAT_VERSION)
+    return target / "model.onnx"
+
+
+def _fuse(source: Path, target: Path, config: object) -> None:
+    """ONNX Runtime's BERT fusions (bias + GELU, residual + layer norm), written as a portable graph:
+    the session applies its own hardware-specific optimisations when it loads it."""
+    from onnxruntime.transformers import optimizer
+
+    fused = optimizer.optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=int(getattr(config, "num_attention_heads", 0)),
+        hidden_size=int(getattr(config, "hidden_size", 0)),
+        opt_level=0,
+    )
+    fused.save_model_to_file(str(target))
+
+
+def _export(model: torch.nn.Module, path: Path) -> None:
     ids = torch.ones(2, 16, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings():
@@ -56,7 +108,7 @@ def export_qa_onnx(model: torch.nn.Module, target: Path) -> Path:
         torch.onnx.export(
             _Logits(model.float().eval()),
             (ids, torch.ones_like(ids), torch.zeros_like(ids)),
-            str(staging / "model.onnx"),
+            str(path),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
             output_names=["start_logits", "end_logits"],
             dynamic_axes={
@@ -69,9 +121,6 @@ def export_qa_onnx(model: torch.nn.Module, target: Path) -> Path:
             opset_version=OPSET,
             dynamo=False,
         )
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return path
 
 
 class OnnxQA(torch.nn.Module):
@@ -88,7 +137,11 @@ class OnnxQA(torch.nn.Module):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # threads sleep between calls: spinning ones would slow torch's runs alternating with these
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        before = _thread_ids()
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # the session's own worker threads, started just now by this thread (Linux); torch's threads are
+        # started by whichever thread reads, and share its priority, but these must be lowered by hand
+        self.worker_threads = sorted(_thread_ids() - before)
 
     def forward(
         self,
@@ -102,3 +155,13 @@ class OnnxQA(torch.nn.Module):
             ["start_logits", "end_logits"], {k: v.cpu().numpy() for k, v in feeds.items()}
         )
         return QAOutput(torch.from_numpy(start), torch.from_numpy(end))
+
+
+def _thread_ids() -> set[int]:
+    """This process's native thread ids (Linux: /proc/self/task); empty elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return set()
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()

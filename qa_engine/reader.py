@@ -11,13 +11,15 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .decoding import SpanCandidate, candidates_from_chunk, enclosing_sentence, select_spans, top_spans
 from .features import Chunk, effective_max_length, encode, pad_inputs
-from .model_store import load_qa_model
+from .model_store import load_qa_model, resolve
+from .onnx_reader import OnnxQA, reader_onnx
 from .types import Answer, Passage, ReaderConfig
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ class Reader:
             raise ValueError("max_answer_tokens and batch_size must be >= 1, stride >= 0")
         if config.quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be none or int8, got {config.quantize!r}")
+        if config.engine not in ("torch", "onnx"):
+            raise ValueError(f"engine must be torch or onnx, got {config.engine!r}")
         self.config = config
         self._model = model
         self._tokenizer = tokenizer
@@ -122,6 +126,37 @@ class Reader:
                 )
                 self._tokenizer = tokenizer
                 self._prepare(model)
+                if self._wants_onnx():
+                    self._use_onnx(model)
+
+    @property
+    def engine(self) -> str:
+        """What runs the forward pass: torch or onnx (ONNX Runtime)."""
+        return "onnx" if isinstance(self._model, OnnxQA) else "torch"
+
+    @property
+    def worker_threads(self) -> list[int]:
+        """Native ids of threads the engine started on its own (ONNX Runtime's pool), for whoever lowers
+        the reading's priority; torch's threads belong to the thread that reads, so none are listed."""
+        self._ensure_loaded()
+        return list(getattr(self._model, "worker_threads", []))
+
+    def _wants_onnx(self) -> bool:
+        fp32_cpu = self.device.type == "cpu" and self.autocast_dtype is None and not self._int8
+        if self.config.engine == "onnx" and not fp32_cpu:
+            logger.warning("the reader's ONNX engine is for fp32 on a CPU; reading with torch")
+        return self.config.engine == "onnx" and fp32_cpu
+
+    def _use_onnx(self, model: torch.nn.Module) -> None:
+        """Read through ONNX Runtime (the same spans as torch fp32; `kate bench cpu` times both). On any
+        failure (weights not in a local folder, no onnxruntime, an export error) torch reads."""
+        try:
+            folder = Path(resolve(self.config.model, self.config.models_dir))
+            path = reader_onnx(model, folder)
+            threads = self.config.num_threads or torch.get_num_threads()
+            self._model = OnnxQA(path, threads, model.config)
+        except (OSError, ImportError, RuntimeError, ValueError) as exc:
+            logger.warning("the reader reads with torch: %s", exc)
 
     @property
     def model(self) -> torch.nn.Module:

@@ -103,6 +103,9 @@ class ReaderConfig:
     max_chunks: int = 20_000  # bound on work for one call; extra chunks are dropped with a warning
     num_threads: int | None = None  # torch intra-op threads on CPU; None keeps torch's default
     quantize: str = "none"  # none | int8 (dynamic int8 Linear layers, CPU only: faster, costs F1)
+    # torch | onnx (ONNX Runtime, for fp32 on a CPU); applies to the model the reader loads itself, from a
+    # folder with its weights
+    engine: str = "torch"
     models_dir: str | None = None  # where `offline:<name>` models are built (KATE_HOME/models)
     extra: dict = field(default_factory=dict)  # from_pretrained keyword arguments (revision, token...)
 
