@@ -42,6 +42,7 @@ from knowledge.store import StoreUnavailable
 from knowledge.verified import VerifiedAnswers
 from qa_engine import Answer, Passage
 from qa_engine.batching import BatchingReader
+from qa_engine.budget import TokenCounter, token_cut
 from qa_engine.calibration import Calibration, for_model
 from qa_engine.client import ReaderUnavailable, RemoteReader
 from qa_engine.index import SHORTLIST, top_rows
@@ -164,6 +165,18 @@ def first_reading(settings: Settings, calibration: Calibration) -> FirstReading 
     return FirstReading(settings.read_first, calibration.score_at(settings.read_sure))
 
 
+def _token_counter(ranker: Ranker | None, read_tokens: int) -> TokenCounter | None:
+    """What counts the ranked passages' tokens for `KATE_READ_TOKENS` (the ranker's tokenizer, which is
+    the reader's when both come from one base), or None: no bound, or no fast tokenizer to count with."""
+    if ranker is None or read_tokens <= 0:
+        return None
+    try:
+        return TokenCounter(ranker.tokenizer)
+    except ValueError as exc:
+        logger.warning("KATE_READ_TOKENS not applied: %s", exc)
+        return None
+
+
 class KnowledgeAnswerer:
     """The reader, the ranker and the knowledge layer of one action server."""
 
@@ -187,6 +200,7 @@ class KnowledgeAnswerer:
         faq_min_similarity: float = 2.0,
         batch_wait_ms: float = 5.0,
         read_cache: int = 0,
+        read_tokens: int = 0,
     ) -> None:
         self.knowledge = knowledge
         self.remote = isinstance(reader, RemoteReader)
@@ -208,6 +222,8 @@ class KnowledgeAnswerer:
         self.rank_weight = rank_weight
         self.rank_margin = rank_margin  # read only the passages this close to the best one (0: rank_top)
         self.first_reading = first_reading  # None: every ranked passage in one reading
+        self.read_tokens = read_tokens  # at most this many passage tokens read per question (0: no bound)
+        self._count_tokens = _token_counter(ranker, read_tokens)
         self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
         self.audience_margin = audience_margin
         self.structure = StructureMatcher(ranker, faq_min_similarity)  # FAQ pairs, list headings, tables
@@ -257,6 +273,7 @@ class KnowledgeAnswerer:
             faq_min_similarity=settings.faq_min_similarity,
             batch_wait_ms=settings.qa_batch_wait_ms,
             read_cache=settings.read_cache,
+            read_tokens=settings.read_tokens,
         )
         answerer.verified = VerifiedMatcher(
             VerifiedAnswers(knowledge.cache.r, settings.redis_prefix),
@@ -502,6 +519,8 @@ class KnowledgeAnswerer:
         assert self.ranker is not None
         sims = vectors @ self.ranker.query_vectors([question])[0]
         ranking = sure_cut(rank_by(sims, passages, self.rank_top, order), self.rank_margin)
+        if self._count_tokens is not None:
+            ranking = token_cut(ranking, self.read_tokens, self._count_tokens(ranking.passages))
         own = [i for i, p in enumerate(passages) if p.url in preferred]
         if own:
             extra = rank_by(

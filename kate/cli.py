@@ -692,6 +692,7 @@ def cmd_bench_index(args: argparse.Namespace, settings: Settings) -> int:
             fetch_budget_s=settings.fetch_budget,
             answer_budget_s=settings.answer_budget,
             calibration=calibration, first_reading=first_reading(settings, calibration),
+            read_tokens=settings.read_tokens,
         )  # fmt: skip
         answerer.live = live
         return answerer

@@ -36,6 +36,7 @@ from knowledge.library import Knowledge
 from knowledge.live_index import LiveIndex
 from knowledge.sources import SourceRegistry
 from qa_engine import Passage, Reader
+from qa_engine.budget import TokenCounter, token_cut
 from qa_engine.calibration import for_model
 from qa_engine.evaluate import best_over_gold, f1_score, language_of_file, squad_questions
 from qa_engine.ranker import FirstReading, Ranker, Ranking, passage_key, read_first, select, sure_cut
@@ -45,6 +46,7 @@ from .bench import cpu_flags, machine_description, write_section
 SECTION = "index"
 MARGINS = (0.0, 0.1, 0.05, 0.03, 0.02)  # read-less cuts studied (0: read the best rank_top)
 SURE = (0.5, 0.4, 0.3)  # first readings studied (KATE_READ_SURE), at KATE_RANK_MARGIN
+TOKENS = (480, 640, 800)  # bounds on each reading studied (KATE_READ_TOKENS), with the default first reading
 
 
 class Answerer(Protocol):
@@ -126,6 +128,7 @@ def memory_mb() -> float:
 class CutRow:
     margin: float
     sure: float = 0.0  # the best passages read first, the rest when their answer is below this confidence
+    tokens: int = 0  # at most this many passage tokens read (0: no bound)
     f1: list[float] = field(default_factory=list)
     read: list[int] = field(default_factory=list)  # passages read
     seconds: list[float] = field(default_factory=list)  # reading them
@@ -142,7 +145,10 @@ def read_less_study(
     assert snapshot is not None
     calibration = for_model(settings.qa_model)
     rows = [CutRow(m) for m in MARGINS] + [CutRow(settings.rank_margin, sure) for sure in SURE]
-    firsts = {sure: FirstReading(settings.read_first, calibration.score_at(sure)) for sure in SURE}
+    rows += [CutRow(settings.rank_margin, settings.read_sure, tokens) for tokens in TOKENS]
+    sures = {*SURE, settings.read_sure}
+    firsts = {sure: FirstReading(settings.read_first, calibration.score_at(sure)) for sure in sures}
+    count = TokenCounter(ranker.tokenizer)
     for item in chosen:
         asked = ranker.query_vectors([item.question])[0]
         found = snapshot.index.search(asked, item.question, top=settings.rank_top)
@@ -151,6 +157,8 @@ def read_less_study(
         for row in rows:
             cut = sure_cut(ranking, row.margin)
             t0 = time.perf_counter()
+            if row.tokens > 0:  # counting is part of the bound's cost
+                cut = token_cut(cut, row.tokens, count(cut.passages))
             if row.sure > 0:
                 first = firsts[row.sure]
                 reading = read_first(reader, item.question, cut, first, top_k=10, weight=settings.rank_weight)
@@ -375,7 +383,7 @@ def render(
     big = rows[-1]
     lines += [
         "",
-        f"Encoding passages (the ranker, bf16 where the CPU has it): **{speed:.0f} passages/s**, so a mass "
+        f"Encoding passages (the ranker, {ranker_engine(ranker)}): **{speed:.0f} passages/s**, so a mass "
         f"import costs about {10_000 / speed / 60:.0f} minutes of one action server's model thread per "
         "10,000 new pages (in the background, a piece at a time: questions go on meanwhile); a restart "
         "costs only the start-up above, the vectors being in Redis. Memory of the index: about "
@@ -394,25 +402,34 @@ def render(
             "Of the best passages the index ranks, only those whose cosine is within the margin of the best "
             "one are read (`KATE_RANK_MARGIN`; at least 2). *First*: of those, the best "
             f"{settings.read_first} are read first, and the others only when the best answer they give has "
-            "a calibrated confidence under the one named (`KATE_READ_FIRST`, `KATE_READ_SURE`). Same "
-            f"shortlist, same re-scoring; each cut read for real, in {reader.precision}.",
+            "a calibrated confidence under the one named (`KATE_READ_FIRST`, `KATE_READ_SURE`). *Tokens*: "
+            "the best-ranked passages are kept until their tokens reach the bound (`KATE_READ_TOKENS`; the "
+            "best 2 always). Same shortlist, same re-scoring; each cut read for real, in "
+            f"{reader.precision}.",
             "",
-            "| margin | first | passages read (mean) | reading time p50 | p95 | F1 |",
-            "|---|---|---:|---:|---:|---:|",
+            "| margin | first | tokens | passages read (mean) | reading time p50 | p95 | F1 |",
+            "|---|---|---|---:|---:|---:|---:|",
         ]
         for c in cuts:
             label = f"none (best {settings.rank_top})" if c.margin <= 0 else f"{c.margin:g}"
             first = f"best {settings.read_first}, sure at {c.sure:g}" if c.sure > 0 else "-"
+            tokens = f"{c.tokens}" if c.tokens > 0 else "-"
             p50, p95 = np.percentile(c.seconds, [50, 95])
             lines.append(
-                f"| {label} | {first} | {statistics.fmean(c.read):.1f} | {p50:.2f} s | {p95:.2f} s "
-                f"| {statistics.fmean(c.f1):.1f} |"
+                f"| {label} | {first} | {tokens} | {statistics.fmean(c.read):.1f} | {p50:.2f} s "
+                f"| {p95:.2f} s | {statistics.fmean(c.f1):.1f} |"
             )
         lines.append("")
     lines += [
         f"<!-- /bench:{SECTION} -->",
     ]
     return "\n".join(lines)
+
+
+def ranker_engine(ranker: Ranker) -> str:
+    if ranker.engine == "onnx":
+        return "ONNX Runtime, fp32"
+    return "torch, " + ("bf16" if ranker.autocast_dtype is not None else "fp32")
 
 
 def _count(items: Sequence[str]) -> dict[str, int]:
