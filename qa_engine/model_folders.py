@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 MANIFEST = "kate-build.json"
+
+logger = logging.getLogger(__name__)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
@@ -94,3 +97,20 @@ def average_models(folders: list[Path], output: Path) -> dict:
         summary["averaged"] = [str(f) for f in folders]
         (stage / "training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return {"output": str(output), "models": [str(f) for f in folders], "tensors": len(mean)}
+
+
+def derived_once(folder: Path, suffix: str, write: Callable[[Path], None], *, format: int, what: str) -> Path:
+    """`<folder><suffix>/`, a folder derived from the model in `folder` (an ONNX export): written by
+    `write(staging)` once, and again whenever the folder's weights (their sha256, in the manifest) or
+    `format` change. `what` names it in the log line a first build writes."""
+    weights = Path(folder) / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no model.safetensors in {folder}")
+    source = sha256_of(weights)
+    target = Path(folder).with_name(Path(folder).name + suffix)
+    if not manifest_matches(target, source_sha256=source, format=format):
+        logger.warning("exporting %s (once): %s", what, target)
+        with staged_folder(target) as staging:
+            write(staging)
+            write_manifest(staging, source_sha256=source, format=format)
+    return target

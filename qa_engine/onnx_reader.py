@@ -14,7 +14,6 @@ batching, span decoding and scores are Kate's own either way.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
@@ -24,9 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
-
-logger = logging.getLogger(__name__)
+from .model_folders import derived_once
 
 OPSET = 17
 FORMAT_VERSION = 1  # of the fused export below: a change rebuilds every reader's export
@@ -68,21 +65,16 @@ def export_qa_onnx(model: torch.nn.Module, target: Path) -> Path:
 
 def reader_onnx(model: torch.nn.Module, folder: Path) -> Path:
     """The reader loaded from `folder` as a fused ONNX graph beside that folder (`<name>-reader-onnx`),
-    exported once and again whenever the folder's weights change (their sha256 is in the manifest)."""
-    weights = Path(folder) / "model.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"no model.safetensors in {folder}")
-    source = sha256_of(weights)
-    target = Path(folder).with_name(Path(folder).name + "-reader-onnx")
-    if not manifest_matches(target, source_sha256=source, format=FORMAT_VERSION):
-        logger.warning("exporting the reader to ONNX (once, about a minute): %s", target)
-        with staged_folder(target) as staging:
-            plain = staging / "plain.onnx"
-            _export(model, plain)
-            _fuse(plain, staging / "model.onnx", model.config)
-            plain.unlink()
-            write_manifest(staging, source_sha256=source, format=FORMAT_VERSION)
-    return target / "model.onnx"
+    exported once and again whenever the folder's weights change."""
+
+    def write(staging: Path) -> None:
+        plain = staging / "plain.onnx"
+        _export(model, plain)
+        _fuse(plain, staging / "model.onnx", model.config)
+        plain.unlink()
+
+    what = "the reader to ONNX (about a minute)"
+    return derived_once(folder, "-reader-onnx", write, format=FORMAT_VERSION, what=what) / "model.onnx"
 
 
 def _fuse(source: Path, target: Path, config: object) -> None:

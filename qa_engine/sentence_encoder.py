@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
+from .model_folders import derived_once, manifest_matches, sha256_of, staged_folder, write_manifest
 from .offline_build import build_offline_base
 
 logger = logging.getLogger(__name__)
@@ -92,17 +92,12 @@ def export_mean_pooled(encoder: torch.nn.Module, path: Path) -> None:
 def ranker_onnx(encoder: torch.nn.Module, folder: Path) -> Path:
     """The ranker's encoder (loaded from `folder`) as an ONNX graph beside that folder, exported once and
     again whenever the folder's weights change (their sha256 is in the export's manifest)."""
-    weights = Path(folder) / "model.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"no model.safetensors in {folder}: the ranker stays on torch")
-    source = sha256_of(weights)
-    target = Path(folder).with_name(Path(folder).name + "-ranker-onnx")
-    if not manifest_matches(target, source_sha256=source, format=FORMAT_VERSION):
-        logger.warning("exporting the ranker's encoder to ONNX (once, about 20 s): %s", target)
-        with staged_folder(target) as staging:
-            export_mean_pooled(copy.deepcopy(encoder).float().eval(), staging / "model.onnx")
-            write_manifest(staging, source_sha256=source, format=FORMAT_VERSION)
-    return target / "model.onnx"
+
+    def write(staging: Path) -> None:
+        export_mean_pooled(copy.deepcopy(encoder).float().eval(), staging / "model.onnx")
+
+    what = "the ranker's encoder to ONNX (about 20 s)"
+    return derived_once(folder, "-ranker-onnx", write, format=FORMAT_VERSION, what=what) / "model.onnx"
 
 
 class OnnxEncoder:
