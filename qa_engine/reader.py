@@ -137,8 +137,8 @@ class Reader:
     @property
     def worker_threads(self) -> list[int]:
         """Native ids of threads the engine started on its own (ONNX Runtime's pool), for whoever lowers
-        the reading's priority; torch's threads belong to the thread that reads, so none are listed."""
-        self._ensure_loaded()
+        the reading's priority; torch's threads belong to the thread that reads, so none are listed. A
+        model not loaded yet has none: the thread that loads it then starts the pool, at its priority."""
         return list(getattr(self._model, "worker_threads", []))
 
     def _wants_onnx(self) -> bool:
