@@ -1,12 +1,12 @@
-"""The reader's forward pass through ONNX Runtime: Kate's CPU path where torch would read in fp32.
+"""The reader's forward pass through ONNX Runtime (`KATE_READER_ENGINE=onnx`), beside torch's.
 
-Why: eager torch spends about a third of a small BERT's fp32 forward pass outside the matrix products
-(bias copies, GELU, residual adds, layer norms: torch's profiler on e5-small). The export here is fused
-by ONNX Runtime's BERT optimizer (bias + GELU, residual + layer norm in one kernel each), and its threads
-sleep instead of spinning, which matters on a small machine where Rasa and the web app share the cores.
-Torch, on the other hand, reads in bf16 where the CPU has bf16 instructions, which ONNX Runtime's CPU
-provider does not. So `KATE_READER_ENGINE=auto` picks ONNX Runtime only where torch would compute in
-fp32, and `kate bench cpu` measures both, speed and F1, side by side (docs/benchmarks.md).
+Why try it: eager torch spends about a third of a small BERT's fp32 forward pass outside the matrix
+products (bias copies, GELU, residual adds, layer norms: torch's profiler on e5-small). The export here is
+fused by ONNX Runtime's BERT optimizer (bias + GELU, residual + layer norm in one kernel each), and its
+threads sleep instead of spinning. Why it is not the default: on an AVX2-only CPU it read as fast as torch
+fp32 alone and slower under a crowd (docs/benchmarks.md), and where the CPU has bf16 instructions torch
+reads in bf16, which ONNX Runtime's CPU provider cannot. `kate bench cpu` keeps measuring both, speed and
+F1, side by side.
 
 `OnnxQA` is a drop-in for the torch model inside `Reader` (same inputs, same start/end logits), so the
 batching, span decoding and scores are Kate's own either way.
@@ -131,8 +131,9 @@ class OnnxQA(torch.nn.Module):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         before = _thread_ids()
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        # the session's own worker threads, started just now by this thread (Linux); torch's threads are
-        # started by whichever thread reads, and share its priority, but these must be lowered by hand
+        # the session's own worker threads, started just now by this thread (Linux; a thread another part
+        # of the process starts at the same moment would be listed too); torch's threads are started by
+        # whichever thread reads, and share its priority, but these must be lowered by hand
         self.worker_threads = sorted(_thread_ids() - before)
 
     def forward(
