@@ -99,18 +99,20 @@ def average_models(folders: list[Path], output: Path) -> dict:
     return {"output": str(output), "models": [str(f) for f in folders], "tensors": len(mean)}
 
 
-def derived_once(folder: Path, suffix: str, write: Callable[[Path], None], *, format: int, what: str) -> Path:
+def derived_once(
+    folder: Path, suffix: str, write: Callable[[Path], None], *, format: int, what: str, **fields: object
+) -> Path:
     """`<folder><suffix>/`, a folder derived from the model in `folder` (an ONNX export): written by
-    `write(staging)` once, and again whenever the folder's weights (their sha256, in the manifest) or
-    `format` change. `what` names it in the log line a first build writes."""
+    `write(staging)` once, and again whenever the folder's weights (their sha256, in the manifest),
+    `format` or the other manifest `fields` change. `what` names it in the log line a build writes."""
     weights = Path(folder) / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"no model.safetensors in {folder}")
     source = sha256_of(weights)
     target = Path(folder).with_name(Path(folder).name + suffix)
-    if not manifest_matches(target, source_sha256=source, format=format):
+    if not manifest_matches(target, source_sha256=source, format=format, **fields):
         logger.warning("exporting %s (once): %s", what, target)
         with staged_folder(target) as staging:
             write(staging)
-            write_manifest(staging, source_sha256=source, format=format)
+            write_manifest(staging, source_sha256=source, format=format, **fields)
     return target

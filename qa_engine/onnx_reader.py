@@ -15,7 +15,6 @@ batching, span decoding and scores are Kate's own either way.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import warnings
 from dataclasses import dataclass
@@ -47,20 +46,6 @@ class _Logits(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
         return out.start_logits, out.end_logits
-
-
-def export_qa_onnx(model: torch.nn.Module, target: Path) -> Path:
-    """Write `model` (a question-answering model, fp32) as `target/model.onnx`; idempotent per folder."""
-    path = target / "model.onnx"
-    if path.is_file():
-        return path
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    _export(model, staging / "model.onnx")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return path
 
 
 def reader_onnx(model: torch.nn.Module, folder: Path) -> Path:

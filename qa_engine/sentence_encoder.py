@@ -18,7 +18,6 @@ vectors (`kate bench cpu`, the ranker's rows), which is what a cold index of tho
 from __future__ import annotations
 
 import copy
-import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -26,12 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model_folders import derived_once, manifest_matches, sha256_of, staged_folder, write_manifest
+from .model_folders import derived_once
 from .offline_build import build_offline_base
 
-logger = logging.getLogger(__name__)
-
-ENCODER_NAME = "multilingual-e5-small-onnx"
 BASE_NAME = "multilingual-e5-small"
 FORMAT_VERSION = 1
 QUERY_PREFIX = "query: "  # e5 was trained with it; questions and messages are queries
@@ -52,23 +48,18 @@ class _MeanPooled(torch.nn.Module):
         return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-def build_sentence_encoder(models_dir: str | Path, *, progress: bool = True, force: bool = False) -> Path:
+def build_sentence_encoder(models_dir: str | Path, *, progress: bool = True) -> Path:
     """Export the offline base encoder to `<models_dir>/multilingual-e5-small-onnx` (idempotent)."""
     from transformers import AutoModel
 
-    models_dir = Path(models_dir)
-    base = build_offline_base(models_dir / BASE_NAME, progress=progress)
-    source = sha256_of(base / "model.safetensors")
-    target = models_dir / ENCODER_NAME
-    if not force and manifest_matches(target, source_sha256=source, format=FORMAT_VERSION):
-        return target
-    if progress:
-        logger.warning("exporting the NLU's sentence encoder to ONNX (once, about 20 s): %s", target)
-    with staged_folder(target) as staging:
+    base = build_offline_base(Path(models_dir) / BASE_NAME, progress=progress)
+
+    def write(staging: Path) -> None:
         export_mean_pooled(AutoModel.from_pretrained(base).eval(), staging / "model.onnx")
         shutil.copyfile(base / "tokenizer.json", staging / "tokenizer.json")
-        write_manifest(staging, source_sha256=source, format=FORMAT_VERSION, prefix=QUERY_PREFIX)
-    return target
+
+    what = "the NLU's sentence encoder to ONNX (about 20 s)"
+    return derived_once(base, "-onnx", write, format=FORMAT_VERSION, what=what, prefix=QUERY_PREFIX)
 
 
 def export_mean_pooled(encoder: torch.nn.Module, path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The reader's forward pass through ONNX Runtime: the same spans and scores as torch's, batched or not,
-from the plain export and from the fused one `KATE_READER_ENGINE` reads through."""
+"""The reader's forward pass through ONNX Runtime (`KATE_READER_ENGINE=onnx`, the fused export): the
+same spans and scores as torch's."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import os
 import sys
 
 import pytest
-from tiny_models import random_model, small_vocab_tokenizer, tiny_model_folder
+from tiny_models import tiny_model_folder
 
 from qa_engine import Passage, Reader, ReaderConfig
 from qa_engine.batching import BatchingReader
 from qa_engine.model_folders import MANIFEST
-from qa_engine.onnx_reader import OnnxQA, export_qa_onnx
 
 WORDS = (
     "employees get twenty five days of paid leave a year salary is paid monthly on the last day how many when"
@@ -34,17 +33,6 @@ def same_answers(found: Reader, expected: Reader) -> None:
         got = found.answer(question, PASSAGES, top_k=5)
         assert [(a.text, a.passage.id) for a in got] == [(a.text, a.passage.id) for a in want]
         assert [a.score for a in got] == pytest.approx([a.score for a in want], abs=1e-3)
-
-
-def test_onnx_runtime_reads_like_torch(tmp_path):
-    tok = small_vocab_tokenizer(WORDS)
-    model = random_model(len(tok), layers=2, seed=4)
-    path = export_qa_onnx(model, tmp_path / "reader-onnx")
-    assert export_qa_onnx(model, tmp_path / "reader-onnx") == path  # exported once
-    config = ReaderConfig(model=str(tmp_path), precision="fp32")
-    torch_reader = Reader(config, model=model, tokenizer=tok)
-    onnx_reader = Reader(config, model=OnnxQA(path, 1, model.config), tokenizer=tok)
-    same_answers(onnx_reader, torch_reader)
 
 
 def test_engine_setting_reads_through_the_fused_export(tmp_path):
