@@ -3,14 +3,25 @@
 A folder is built in a sibling `<name>.partial` and only then swapped into place, so an interrupted build or
 checkpoint never leaves half a model behind. Builds also record the sha256 of every file in a manifest,
 checked before a folder is reused.
+
+Hashing is remembered, as git remembers it: a manifest also records each file's size and modification
+time, and a file whose size and time are still those is taken as unchanged without reading it again.
+Writing a file, truncating it or copying another over it changes them; without this, every start of an
+action server read about a gigabyte of weights just to find them unchanged. Builds of one folder by
+several processes at once (replicas starting together on a shared volume) take turns on a lock file:
+the first builds, the others find its build.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +31,46 @@ MANIFEST = "kate-build.json"
 logger = logging.getLogger(__name__)
 
 
+_DIGESTS: dict[tuple[str, tuple[int, ...]], str] = {}  # (path, stat) -> sha256, for this process
+_DIGESTS_LOCK = threading.Lock()
+
+
+def file_stamp(path: Path) -> list[int]:
+    """Size and modification time (ns): what changes when a file is written, as a manifest records it."""
+    st = Path(path).stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
 def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
+    """The file's sha256, read once per process while the file stays as it is (same inode, size, time)."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    with _DIGESTS_LOCK:
+        if key in _DIGESTS:
+            return _DIGESTS[key]
     digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
+    with path.open("rb") as f:
         while block := f.read(chunk):
             digest.update(block)
+    with _DIGESTS_LOCK:
+        _DIGESTS[key] = digest.hexdigest()
     return digest.hexdigest()
+
+
+@contextmanager
+def build_lock(target: Path) -> Iterator[None]:
+    """Exclusive among processes of this machine (and of others sharing the volume, where it supports
+    locks) while `target` is checked and built: `<target>.lock`, an advisory lock that the system
+    releases when its holder ends, even killed."""
+    lock = Path(target).with_name(Path(target).name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -42,27 +87,48 @@ def staged_folder(target: Path) -> Iterator[Path]:
 
 
 def write_manifest(folder: Path, **fields: object) -> None:
-    """Record `fields` and the sha256 of every file now in `folder`."""
-    files = {p.name: sha256_of(p) for p in sorted(Path(folder).iterdir()) if p.is_file()}
-    (Path(folder) / MANIFEST).write_text(json.dumps({**fields, "files": files}, indent=2))
+    """Record `fields`, and the sha256, size and modification time of every file now in `folder`."""
+    paths = [p for p in sorted(Path(folder).iterdir()) if p.is_file() and p.name != MANIFEST]
+    files = {p.name: sha256_of(p) for p in paths}
+    stamps = {p.name: file_stamp(p) for p in paths}
+    (Path(folder) / MANIFEST).write_text(json.dumps({**fields, "files": files, "stamps": stamps}, indent=2))
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest's fields, or {} when there is none or it does not parse."""
+    try:
+        recorded = json.loads((Path(folder) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _unchanged(path: Path, digest: str, stamp: object) -> bool:
+    if not path.is_file():
+        return False
+    return stamp == file_stamp(path) or sha256_of(path) == digest
 
 
 def manifest_matches(folder: Path, **expected: object) -> bool:
-    """True when `folder` has a manifest with these fields and every file it lists is unchanged."""
-    manifest = Path(folder) / MANIFEST
-    if not manifest.is_file():
+    """True when `folder` has a manifest with these fields and every file it lists is unchanged (the same
+    size and time as recorded, or else the same sha256)."""
+    recorded = read_manifest(folder)
+    if not recorded or any(recorded.get(k) != v for k, v in expected.items()):
         return False
-    try:
-        recorded = json.loads(manifest.read_text())
-    except (OSError, ValueError):
+    files, stamps = recorded.get("files", {}), recorded.get("stamps", {})
+    if not files or not all(
+        _unchanged(Path(folder) / name, digest, stamps.get(name)) for name, digest in files.items()
+    ):
         return False
-    if any(recorded.get(k) != v for k, v in expected.items()):
-        return False
-    files = recorded.get("files", {})
-    return bool(files) and all(
-        (Path(folder) / name).is_file() and sha256_of(Path(folder) / name) == digest
-        for name, digest in files.items()
-    )
+    fresh = {name: file_stamp(Path(folder) / name) for name in files}
+    if fresh != stamps:  # verified by reading (an older manifest, or copied files): next time by stamps
+        # replaced whole, so that a process reading it meanwhile sees the old one or the new one;
+        # on a read-only volume it stays as it is, and is verified by reading every time
+        staged = Path(folder) / f".{MANIFEST}.{os.getpid()}"
+        with contextlib.suppress(OSError):
+            staged.write_text(json.dumps({**recorded, "stamps": fresh}, indent=2))
+            os.replace(staged, Path(folder) / MANIFEST)
+    return True
 
 
 def average_models(folders: list[Path], output: Path) -> dict:
@@ -108,11 +174,15 @@ def derived_once(
     weights = Path(folder) / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"no model.safetensors in {folder}")
-    source = sha256_of(weights)
     target = Path(folder).with_name(Path(folder).name + suffix)
-    if not manifest_matches(target, source_sha256=source, format=format, **fields):
-        logger.warning("exporting %s (once): %s", what, target)
-        with staged_folder(target) as staging:
-            write(staging)
-            write_manifest(staging, source_sha256=source, format=format, **fields)
+    with build_lock(target):
+        recorded, stamp = read_manifest(target), file_stamp(weights)
+        # the weights' sha256 as the export recorded it, while they keep the size and time it saw
+        known = recorded.get("source_stamp") == stamp and recorded.get("source_sha256")
+        source = known if isinstance(known, str) else sha256_of(weights)
+        if not manifest_matches(target, source_sha256=source, format=format, **fields):
+            logger.warning("exporting %s (once): %s", what, target)
+            with staged_folder(target) as staging:
+                write(staging)
+                write_manifest(staging, source_sha256=source, source_stamp=stamp, format=format, **fields)
     return target

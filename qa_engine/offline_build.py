@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
+from .model_folders import build_lock, manifest_matches, sha256_of, staged_folder, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -213,11 +213,16 @@ def build_offline_base(target: Path, *, progress: bool = True, force: bool = Fal
 
     Returns the folder. Nothing is replaced until the new build is complete: it is written to a sibling
     temporary folder and renamed into place, so an interrupted build never leaves a half model behind.
+    Processes building it at once take turns (`build_lock`): one builds, the others verify its build.
     """
+    with build_lock(Path(target)):
+        return _build_offline_base(Path(target), progress=progress, force=force)
+
+
+def _build_offline_base(target: Path, *, progress: bool, force: bool) -> Path:
     from safetensors.numpy import save_file
     from tqdm import tqdm
 
-    target = Path(target)
     if not force and manifest_matches(target, build_version=BUILD_VERSION, sources=_SOURCES):
         logger.info("offline model already built and verified at %s", target)
         return target

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .model_folders import manifest_matches, sha256_of, staged_folder, write_manifest
+from .model_folders import build_lock, manifest_matches, sha256_of, staged_folder, write_manifest
 from .offline_build import build_offline_base
 
 logger = logging.getLogger(__name__)
@@ -90,10 +90,19 @@ def build_kate_reader(
 ) -> Path:
     """Base encoder + shipped fine-tuned weights -> a `BertForQuestionAnswering` folder (idempotent).
 
-    `base_dir` defaults to the offline base build beside `target` (built when missing)."""
+    `base_dir` defaults to the offline base build beside `target` (built when missing). Processes
+    assembling it at once take turns (`build_lock`)."""
+    with build_lock(Path(target)):
+        return _build_kate_reader(
+            Path(target), progress=progress, force=force, shipped=Path(shipped), base_dir=base_dir
+        )
+
+
+def _build_kate_reader(
+    target: Path, *, progress: bool, force: bool, shipped: Path, base_dir: Path | None
+) -> Path:
     from safetensors import safe_open
 
-    target, shipped = Path(target), Path(shipped)
     if not shipped.is_file():
         raise ShippedWeightsError(f"{shipped} is missing: this checkout ships no fine-tuned reader")
     shipped_sha = sha256_of(shipped)
