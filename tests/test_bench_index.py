@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from measure.bench_index import page_pool, split_paragraph
+import numpy as np
+
+from measure.bench_index import page_pool, split_paragraph, traced_mb
 
 
 def test_a_paragraph_is_cut_after_the_sentence_nearest_its_middle():
@@ -33,3 +35,8 @@ def test_every_question_points_at_the_half_with_its_answer(tmp_path):
     assert len({p.passage.url for p in pages}) == 2
     for item in asked:
         assert any(a in pages[item.page].passage.text for a in item.answers), item.question
+
+
+def test_traced_memory_counts_what_the_build_keeps_not_what_it_dropped():
+    assert 7.9 < traced_mb(lambda: np.ones(2**20)) < 8.2  # 8 MB of float64 kept
+    assert traced_mb(lambda: float(np.ones(2**20).sum())) < 0.1  # 8 MB made and freed
