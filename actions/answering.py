@@ -307,7 +307,8 @@ class KnowledgeAnswerer:
     def index_in_background(self, piece: int = 64, poll_s: float = 2.0) -> None:
         """Load the passage index (knowledge/live_index.py) in a background thread, encoding the passages
         whose vectors are not in Redis yet `piece` at a time on the model thread; then, every `poll_s`,
-        have the model thread catch up on what changed, so the replica stays fresh without questions.
+        catch up on what changed, so the replica stays fresh without questions (the index is rebuilt on
+        this thread; new passages are encoded on the model thread, a piece at a time).
         Until the first load is done, questions take the per-question path."""
         if self.ranker is None:
             return
@@ -325,7 +326,7 @@ class KnowledgeAnswerer:
                 return
             while not self._closing.wait(poll_s):
                 try:
-                    self._model_thread.submit(live.catch_up).result()
+                    live.catch_up()  # here: only encoding new passages takes turns on the model thread
                 except RuntimeError:
                     return  # closing
                 except Exception as exc:  # Redis away for a moment: try again at the next poll
@@ -395,7 +396,7 @@ class KnowledgeAnswerer:
     ) -> Outcome:
         snapshot = None
         if self.live is not None:
-            snapshot = await loop.run_in_executor(self._model_thread, self._catch_up)
+            snapshot = await loop.run_in_executor(None, self._catch_up)
         if snapshot is not None:
             return await self._answer_indexed(loop, question, employee, snapshot, rest_only)
         reading = await loop.run_in_executor(
@@ -429,8 +430,12 @@ class KnowledgeAnswerer:
         return outcome
 
     def _catch_up(self) -> Snapshot | None:
+        """The index with the changes noted so far, or the current one while another thread applies them
+        (None while the first load runs: the per-question path). Not on the model thread: rebuilding the
+        index after a change takes about a second at 50,000 passages, and other questions' ranking and
+        reading must not queue behind it; only the changed pages' new passages are encoded there."""
         assert self.live is not None
-        return self.live.catch_up(wait=False)  # None while the first load runs: the per-question path
+        return self.live.catch_up(wait=False)
 
     async def _answer_indexed(
         self,
@@ -447,7 +452,7 @@ class KnowledgeAnswerer:
             fetches = self.knowledge.fetch_in_background(due)
             await loop.run_in_executor(None, lambda: wait(fetches, timeout=self.fetch_budget_s))
             if any(f.done() for f in fetches):
-                snapshot = await loop.run_in_executor(self._model_thread, self._catch_up) or snapshot
+                snapshot = await loop.run_in_executor(None, self._catch_up) or snapshot
         reading, ranking, matches = await loop.run_in_executor(
             self._model_thread, self._search, question, snapshot, employee
         )

@@ -284,6 +284,69 @@ def test_the_action_server_answers_from_its_index_and_keeps_it_fresh_without_que
             answerer.close()
 
 
+def test_a_question_does_not_wait_for_another_one_rebuilding_the_index(model_dir, redis_client, monkeypatch):
+    """After a change, the question that notices it rebuilds the index (about a second at 50,000
+    passages) and waits for that; a question asked meanwhile is answered from the index as it was, not
+    queued behind the rebuild on the model thread."""
+    import asyncio
+    import threading
+    import time
+
+    from servers import FixtureServer
+
+    from actions.answering import KnowledgeAnswerer
+    from knowledge import live_index
+    from knowledge.cache import CachedPage, PageCache
+    from knowledge.library import FetchLimits, Knowledge
+    from knowledge.sources import SourceRegistry
+
+    redis_client.flushdb()
+    with FixtureServer() as site:
+        registry = SourceRegistry(redis_client)
+        for page in ("leave.html", "offices.html", "expenses.html"):
+            registry.add(site.url(f"/site/en/{page}"))
+        knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=2, total_timeout=5))
+        knowledge.refresh()
+        reader = Reader(ReaderConfig(model=str(model_dir)))
+        ranker = Ranker(RankerConfig(model=str(model_dir)), VectorCache(redis_client))
+        answerer = KnowledgeAnswerer(knowledge, reader, ranker, model_name="m", rank_top=500)
+        try:
+            answerer.index_in_background(poll_s=600)  # no poll during the test: questions catch up
+            deadline = time.monotonic() + 30
+            while answerer.live.snapshot is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert answerer.live.snapshot is not None
+            asyncio.run(answerer.answer("leave days"))  # warm
+
+            rebuilding = threading.Event()
+
+            class SlowSnapshot(live_index.Snapshot):  # a rebuild as long as one of 50,000 passages and more
+                def __init__(self, *args, **kwargs):
+                    rebuilding.set()
+                    time.sleep(3)
+                    super().__init__(*args, **kwargs)
+
+            monkeypatch.setattr(live_index, "Snapshot", SlowSnapshot)
+            expenses = site.url("/site/en/expenses.html")
+            edited = [Passage("Expense claims go to form HR-204.", url=expenses, title="Expenses", id="x")]
+            knowledge.cache.put(CachedPage(expenses, expenses, "Expenses", "en", edited, time.time()))
+            first: list[object] = []
+            noticing = threading.Thread(
+                target=lambda: first.append(asyncio.run(answerer.answer("expense form")))
+            )
+            noticing.start()
+            assert rebuilding.wait(10)
+            t0 = time.monotonic()
+            meanwhile = asyncio.run(answerer.answer("salary paid month"))
+            took = time.monotonic() - t0
+            noticing.join(30)
+            assert meanwhile.status in ("answered", "unsure") and took < 1.5, took
+            assert first and answerer.live.snapshot is not None
+            assert edited[0].text in [p.text for p in answerer.live.snapshot.index.passages]
+        finally:
+            answerer.close()
+
+
 def test_a_sure_ranking_reads_fewer_passages():
     from qa_engine.ranker import Ranking, passage_key, sure_cut
 
