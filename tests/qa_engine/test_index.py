@@ -118,3 +118,12 @@ def test_search_respects_the_allowed_rows_and_small_collections():
     assert empty.search(q, "x").passages == []
     with pytest.raises(ValueError, match="2 passages but 3 vectors"):
         PassageIndex(forms()[:2], vectors)
+
+
+def test_postings_are_grouped_as_a_stable_sort_groups_them():
+    from qa_engine.lexical import grouped_order
+
+    rng = np.random.default_rng(0)
+    for keys in (rng.integers(0, 50, 2_000), np.array([3, 1, 3, 0, 1, 3]), np.zeros(0, dtype=np.int64)):
+        keys = keys.astype(np.int32)
+        assert np.array_equal(grouped_order(keys), np.argsort(keys, kind="stable"))
