@@ -84,8 +84,9 @@ def exact_terms(question: str) -> str:
 
 def grouped_order(keys: np.ndarray) -> np.ndarray:
     """`np.argsort(keys, kind="stable")` for keys in [0, 2**31): each key packed with its position into
-    one int64 and the packed values sorted. The same order, about 8x faster at 3 million postings (a
-    rebuild of 50,000 passages): numpy sorts plain integers with SIMD, not a stable argsort."""
+    one int64 and the packed values sorted. The same order, 8x faster at 3 million postings (a rebuild
+    of 50,000 passages, measured on an AVX-512 CPU): numpy sorts plain integers with SIMD kernels, which
+    its stable argsort does not use."""
     packed = (keys.astype(np.int64) << 32) | np.arange(len(keys), dtype=np.int64)
     return np.sort(packed) & 0xFFFFFFFF
 
