@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -292,10 +293,11 @@ class KnowledgeAnswerer:
         """The ranker's vectors of `passages`: directly on the model thread, else `piece` passages per
         model-thread job, so questions asked meanwhile wait for one piece at most."""
         assert self.ranker is not None
+        vectors = functools.partial(self.ranker.passage_vectors, remember=False)  # the index keeps them
         if threading.current_thread().name.startswith(MODEL_THREAD):
-            return self.ranker.passage_vectors(passages)
+            return vectors(passages)
         parts = [
-            self._model_thread.submit(self.ranker.passage_vectors, passages[i : i + piece]).result()
+            self._model_thread.submit(vectors, passages[i : i + piece]).result()
             for i in range(0, len(passages), piece)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, self.live_dim()), dtype=np.float32)

@@ -140,12 +140,15 @@ def traced_mb(build: Callable[[], object]) -> float:
     return size / 2**20
 
 
+def index_vectors(ranker: Ranker) -> Callable[[list[Passage]], np.ndarray]:
+    """How the action server's index gets its vectors: the index keeps them, the ranker does not."""
+    return lambda passages: ranker.passage_vectors(passages, remember=False)
+
+
 def index_held_mb(knowledge: Knowledge, ranker: Ranker) -> float:
-    """What an action server's index over these pages holds, traced on a second load. The ranker forgets
-    its vectors first, so the load keeps its own copy of them, as a start does."""
-    ranker.forget()
+    """What an action server's index over these pages holds, traced on a second load."""
     dim = ranker.model.config.hidden_size
-    return traced_mb(lambda: LiveIndex(knowledge, ranker.passage_vectors, dim).load())
+    return traced_mb(lambda: LiveIndex(knowledge, index_vectors(ranker), dim).load())
 
 
 @dataclass
@@ -310,7 +313,7 @@ def bench_index(
             ranker.store = VectorCache(client, prefix)  # type: ignore[arg-type]
             ranker.forget()
             before = memory_mb()
-            live = LiveIndex(knowledge, ranker.passage_vectors, ranker.model.config.hidden_size)
+            live = LiveIndex(knowledge, index_vectors(ranker), ranker.model.config.hidden_size)
             snapshot = live.load()
             row = SizeRow(n, len(snapshot), write_s, live.loaded_s, memory_mb() - before, 0.0)
             row.held_mb = index_held_mb(knowledge, ranker)

@@ -117,7 +117,7 @@ def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redi
         ranker = Ranker(RankerConfig(model=str(model_dir)), VectorCache(redis_client))
         pieces: list[int] = []
         real = ranker.passage_vectors
-        ranker.passage_vectors = lambda ps: pieces.append(len(ps)) or real(ps)
+        ranker.passage_vectors = lambda ps, **kw: pieces.append(len(ps)) or real(ps, **kw)
         answerer = KnowledgeAnswerer(knowledge, None, ranker, model_name="m")
         answerer.index_in_background(piece=3)
         deadline = time.monotonic() + 30
@@ -134,7 +134,7 @@ def test_the_action_server_precomputes_passage_vectors_in_pieces(model_dir, redi
     threading.excepthook = failures.append
     try:
         encoded: list[int] = []
-        ranker.passage_vectors = lambda ps: encoded.append(len(ps)) or real(ps)
+        ranker.passage_vectors = lambda ps, **kw: encoded.append(len(ps)) or real(ps, **kw)
         list_sources = registry.list
         registry.list = lambda *args, **kw: time.sleep(0.3) or list_sources(*args, **kw)
         answerer = KnowledgeAnswerer(knowledge, None, ranker, model_name="m")
@@ -256,6 +256,7 @@ def test_the_action_server_answers_from_its_index_and_keeps_it_fresh_without_que
             while answerer.live.snapshot is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert answerer.live.snapshot is not None
+            assert len(answerer.live.snapshot) > 0 and not ranker._memory  # one copy: the index's
 
             outcome = asyncio.run(answerer.answer("leave days", Employee(country="fr")))
             assert outcome.status in ("answered", "unsure")
