@@ -171,17 +171,31 @@ class LiveIndex:
         self.loaded_s = 0.0  # how long the last full load took
 
     # -- entries -------------------------------------------------------------------------------------
-    def _entry(self, source: Source, page: CachedPage | None, before: PageEntry | None) -> PageEntry:
-        if before is not None and before.same_text(page) and before.vectors is not None:
-            before.source, before.page = source, page  # same text: only its age (or settings) changed
-            self._filter(before)
-            return before
-        passages = [] if page is None else list(page.passages)
-        entry = PageEntry(source, page, passages)
-        entry.vectors = self.encode(passages) if passages else np.zeros((0, self.dim), dtype=np.float32)
-        entry.documents = [self._analyser.analyse(text_for_bm25(p)) for p in passages]
-        self._filter(entry)
-        return entry
+    def _entries_of(self, pages: list[tuple[Source, CachedPage | None, PageEntry | None]]) -> list[PageEntry]:
+        """Each (source, cached page, entry before) as an entry: the one before when the text is the same,
+        else a new one. The new ones' vectors are asked for in one call, not one per page: at a start over
+        50,000 pages, one Redis round trip per page was a third of the time."""
+        out: list[PageEntry] = []
+        fresh: list[PageEntry] = []
+        for source, page, before in pages:
+            if before is not None and before.same_text(page) and before.vectors is not None:
+                before.source, before.page = source, page  # same text: only its age (or settings) changed
+                self._filter(before)
+                out.append(before)
+                continue
+            entry = PageEntry(source, page, [] if page is None else list(page.passages))
+            fresh.append(entry)
+            out.append(entry)
+        passages = [p for entry in fresh for p in entry.passages]
+        vectors = self.encode(passages) if passages else np.zeros((0, self.dim), dtype=np.float32)
+        start = 0
+        for entry in fresh:
+            end = start + len(entry.passages)
+            entry.vectors = vectors[start:end].copy()  # its own: an edit later frees it alone
+            entry.documents = [self._analyser.analyse(text_for_bm25(p)) for p in entry.passages]
+            self._filter(entry)
+            start = end
+        return out
 
     def _filter(self, entry: PageEntry) -> None:
         kept = {id(p) for p in visible(entry.passages, self._hidden)}
@@ -206,9 +220,9 @@ class LiveIndex:
             self._curation()
             sources = self.knowledge.registry.list(enabled_only=True)
             pages = self.knowledge.cache.get_many([s.url for s in sources])
-            old, self._entries = self._entries, {}
-            for source in sources:
-                self._entries[source.url] = self._entry(source, pages.get(source.url), old.get(source.url))
+            old = self._entries
+            made = self._entries_of([(s, pages.get(s.url), old.get(s.url)) for s in sources])
+            self._entries = {source.url: entry for source, entry in zip(sources, made, strict=True)}
             self._applied = version
             snapshot = self._snapshot()
             self.loaded_s = time.perf_counter() - t0
@@ -254,14 +268,18 @@ class LiveIndex:
             changed = True
         urls = [u for u in dict.fromkeys(urls) if u != CURATION]
         pages = self.knowledge.cache.get_many(urls)
+        kept: list[tuple[Source, CachedPage | None, PageEntry | None]] = []
+        keys: list[str] = []
         for url in urls:
             source = self.knowledge.registry.get(url)
-            before = self._entries.get(url)
             if source is None or not source.enabled:
                 changed |= self._entries.pop(url, None) is not None
                 continue
-            tags = None if before is None else list(before.source.tags)
-            entry = self._entry(source, pages.get(url), before)
-            changed |= entry is not before or tags != source.tags  # new text, a new page, a new audience
+            kept.append((source, pages.get(url), self._entries.get(url)))
+            keys.append(url)
+        tags = [None if before is None else list(before.source.tags) for _, _, before in kept]
+        made = self._entries_of(kept)
+        for url, (source, _, before), was, entry in zip(keys, kept, tags, made, strict=True):
+            changed |= entry is not before or was != source.tags  # new text, a new page, a new audience
             self._entries[url] = entry
         return changed

@@ -42,10 +42,17 @@ def _plain(c: str) -> str:
     return "".join(d for d in unicodedata.normalize("NFD", c) if not unicodedata.combining(d))
 
 
+# _plain of every character it changes, for str.translate: folding a passage is then one call in C, not
+# one Python call per character (a third of an action server's start over 50,000 passages)
+_ACCENTS = {
+    ord(c): _plain(c) for c in map(chr, [*range(0x00C0, 0x0400), *range(0x1E00, 0x1F00)]) if _plain(c) != c
+}
+
+
 def _fold(text: str) -> str:
     """NFKC (full-width letters and digits become plain ones), lower case, Latin and Greek accents off."""
     folded = unicodedata.normalize("NFKC", text).lower()
-    return folded if folded.isascii() else "".join(_plain(c) for c in folded)
+    return folded if folded.isascii() else folded.translate(_ACCENTS)
 
 
 def tokens(text: str) -> list[str]:

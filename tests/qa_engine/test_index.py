@@ -127,3 +127,15 @@ def test_postings_are_grouped_as_a_stable_sort_groups_them():
     for keys in (rng.integers(0, 50, 2_000), np.array([3, 1, 3, 0, 1, 3]), np.zeros(0, dtype=np.int64)):
         keys = keys.astype(np.int32)
         assert np.array_equal(grouped_order(keys), np.argsort(keys, kind="stable"))
+
+
+def test_accents_come_off_every_latin_and_greek_letter_as_they_do_one_by_one():
+    import unicodedata
+
+    from qa_engine.lexical import _fold, _plain
+
+    letters = "".join(map(chr, [*range(0x00C0, 0x0400), *range(0x1E00, 0x1F00)]))
+    for text in (letters, "Congé payé, ÉTÉ, Ἀθῆναι, ｆｕｌｌ-ｗｉｄｔｈ, 有給休暇は２５日", "Ça va où?"):
+        one_by_one = "".join(_plain(c) for c in unicodedata.normalize("NFKC", text).lower())
+        assert _fold(text) == one_by_one
+    assert _fold("Congé ÉTÉ") == "conge ete"
