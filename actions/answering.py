@@ -318,14 +318,20 @@ class KnowledgeAnswerer:
         live = self.live
 
         def run() -> None:
-            try:
-                live.load()
-            except (StoreUnavailable, RuntimeError) as exc:  # Redis down, or the server is closing
-                logger.warning("passage index not loaded: %s", exc)
-                return
-            except Exception as exc:  # an index that fails only costs time: questions read Redis
-                logger.exception("passage index not loaded: %s", exc)
-                return
+            wait_s = poll_s
+            while live.snapshot is None:  # until loaded: a replica is not ready without its index
+                try:
+                    live.load()
+                except StoreUnavailable as exc:  # Redis down at the start: try again, less and less often
+                    logger.warning("passage index not loaded (again in %.0f s): %s", wait_s, exc)
+                except RuntimeError as exc:  # the server is closing (StoreUnavailable is one too)
+                    logger.warning("passage index not loaded: %s", exc)
+                    return
+                except Exception as exc:  # questions take the per-question path meanwhile
+                    logger.exception("passage index not loaded (again in %.0f s): %s", wait_s, exc)
+                if live.snapshot is None and self._closing.wait(wait_s):
+                    return
+                wait_s = min(wait_s * 2, 60.0)
             while not self._closing.wait(poll_s):
                 try:
                     live.catch_up()  # here: only encoding new passages takes turns on the model thread
@@ -335,6 +341,18 @@ class KnowledgeAnswerer:
                     logger.warning("passage index not refreshed: %s", exc)
 
         threading.Thread(target=run, name="kate-index", daemon=True).start()
+
+    def index_state(self) -> dict:
+        """For a readiness probe: whether this replica answers from its passage index. Before the index is
+        loaded (about 10 s at 50,000 pages), questions take the per-question path, which reads every page
+        from Redis; so a new replica should get no traffic yet. Without a ranker there is no index to
+        wait for."""
+        if self.ranker is None:
+            return {"ready": True, "index": "none"}
+        snapshot = None if self.live is None else self.live.snapshot
+        if snapshot is None:
+            return {"ready": False, "index": "loading"}
+        return {"ready": True, "index": "loaded", "passages": len(snapshot), "loaded_s": self.live.loaded_s}
 
     def remember_question(self, question: str) -> None:
         """Keep the vector of a question Kate could not answer well (a knowledge gap), so the console can

@@ -3,6 +3,8 @@
 rasa-sdk's own `run` starts Sanic worker processes that re-import everything, which would load the
 models in a process other than the one we warmed up. Kate builds the same app (`create_app`: /webhook,
 /health, /actions) and serves it in one process, so `/health` answering means the models are ready.
+It adds `/ready`, which answers 200 only once the passage index is loaded too: a readiness probe's
+question (docker/kubernetes/30-actions.yaml), as a replica without its index answers slowly.
 """
 
 from __future__ import annotations
@@ -18,15 +20,23 @@ logger = logging.getLogger(__name__)
 def serve(settings: Settings, host: str = "127.0.0.1") -> None:
     from rasa_sdk.endpoint import create_app
     from rasa_sdk.executor import ActionExecutor
+    from sanic.response import json as json_response
 
     from . import actions, runtime
 
     t0 = time.perf_counter()
-    runtime.load(settings)
+    loaded = runtime.load(settings)
     executor = ActionExecutor()
     executor.register_package(actions)
     app = create_app(executor, cors_origins=[])
     app.config.KEEP_ALIVE_TIMEOUT = 120
+
+    @app.get("/ready")
+    async def ready(request: object) -> object:
+        """503 until the passage index is loaded; /health only says the models are."""
+        state = loaded.answerer.index_state()
+        return json_response(state, status=200 if state["ready"] else 503)
+
     print(
         f"kate actions: models ready in {time.perf_counter() - t0:.1f} s; "
         f"listening on http://{host}:{settings.actions_port}",

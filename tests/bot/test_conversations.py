@@ -272,3 +272,22 @@ def test_kate_chat_and_status(stack):
     assert "[1] 👍   [2] 👎" in chat.stdout and "Thanks for your feedback" in chat.stdout
     status = stack.kate("status")
     assert status.returncode == 0 and status.stdout.count("healthy") == 4, status.stdout
+
+
+def test_the_action_server_is_ready_once_its_passage_index_is_loaded(stack):
+    """/ready is the readiness probe's question: 200, with the passages held, once the index is loaded
+    (the demo intranet's pages); /health only says the models are loaded."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{stack.env['KATE_ACTIONS_PORT']}/ready"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                state = json.loads(reply.read())
+                break
+        except urllib.error.HTTPError as exc:  # 503 while the index loads
+            assert exc.code == 503 and json.loads(exc.read())["index"] == "loading"
+            assert time.monotonic() < deadline, "the index never loaded"
+            time.sleep(0.5)
+    assert state["ready"] is True and state["index"] == "loaded" and state["passages"] > 20, state

@@ -214,6 +214,53 @@ def test_language_offsets_let_a_page_in_another_language_compete_and_lower_no_on
     np.testing.assert_array_equal(language_offsets(question, vectors, [""] * 20), np.zeros(20))
 
 
+def test_a_replica_is_ready_once_its_index_is_loaded_even_when_redis_was_down_at_its_start(
+    model_dir, redis_client
+):
+    """index_state (the action server's /ready) says loading until the index is loaded, then how many
+    passages it holds; a Redis that fails at the start is tried again, without a question asking."""
+    import time
+
+    from servers import FixtureServer
+
+    from actions.answering import KnowledgeAnswerer
+    from knowledge.cache import PageCache
+    from knowledge.library import FetchLimits, Knowledge
+    from knowledge.sources import SourceRegistry
+    from knowledge.store import StoreUnavailable
+
+    redis_client.flushdb()
+    with FixtureServer() as site:
+        registry = SourceRegistry(redis_client)
+        for page in ("leave.html", "offices.html"):
+            registry.add(site.url(f"/site/en/{page}"))
+        knowledge = Knowledge(registry, PageCache(redis_client), FetchLimits(timeout=2, total_timeout=5))
+        knowledge.refresh()
+        ranker = Ranker(RankerConfig(model=str(model_dir)), VectorCache(redis_client))
+        list_sources, calls = registry.list, []
+
+        def down_at_first(*args, **kwargs):
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                raise StoreUnavailable("Redis is restarting")
+            return list_sources(*args, **kwargs)
+
+        registry.list = down_at_first
+        answerer = KnowledgeAnswerer(knowledge, None, ranker, model_name="m")
+        try:
+            assert answerer.index_state() == {"ready": False, "index": "loading"}
+            answerer.index_in_background(poll_s=0.2)
+            deadline = time.monotonic() + 30
+            while not answerer.index_state()["ready"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            state = answerer.index_state()
+            assert state["ready"] and state["index"] == "loaded" and state["passages"] > 3, state
+            assert len(calls) >= 2  # tried again after the failure
+        finally:
+            answerer.close()
+    assert KnowledgeAnswerer(knowledge, None, None, model_name="m").index_state()["ready"]  # no ranker
+
+
 def test_the_action_server_answers_from_its_index_and_keeps_it_fresh_without_questions(
     model_dir, redis_client
 ):
