@@ -122,13 +122,17 @@ def manifest_matches(folder: Path, **expected: object) -> bool:
         return False
     fresh = {name: file_stamp(Path(folder) / name) for name in files}
     if fresh != stamps:  # verified by reading (an older manifest, or copied files): next time by stamps
-        # replaced whole, so that a process reading it meanwhile sees the old one or the new one;
-        # on a read-only volume it stays as it is, and is verified by reading every time
-        staged = Path(folder) / f".{MANIFEST}.{os.getpid()}"
-        with contextlib.suppress(OSError):
-            staged.write_text(json.dumps({**recorded, "stamps": fresh}, indent=2))
-            os.replace(staged, Path(folder) / MANIFEST)
+        _rewrite_manifest(folder, {**recorded, "stamps": fresh})
     return True
+
+
+def _rewrite_manifest(folder: Path, recorded: dict) -> None:
+    """Replace the manifest whole, so that a process reading it meanwhile sees the old one or the new one.
+    On a read-only volume it stays as it is (and is verified by reading every time)."""
+    staged = Path(folder) / f".{MANIFEST}.{os.getpid()}"
+    with contextlib.suppress(OSError):
+        staged.write_text(json.dumps(recorded, indent=2))
+        os.replace(staged, Path(folder) / MANIFEST)
 
 
 def average_models(folders: list[Path], output: Path) -> dict:
@@ -185,4 +189,6 @@ def derived_once(
             with staged_folder(target) as staging:
                 write(staging)
                 write_manifest(staging, source_sha256=source, source_stamp=stamp, format=format, **fields)
+        elif known != source:  # the weights were read to find them unchanged: next time by their stamp
+            _rewrite_manifest(target, {**read_manifest(target), "source_stamp": stamp})
     return target
