@@ -236,6 +236,9 @@ class KnowledgeAnswerer:
         self.question_vectors: QuestionVectors | None = None  # for the console's gaps grouped by meaning
         # the threads that wait on reading calls (each only waits: the reading is done elsewhere)
         self._read_calls = ThreadPoolExecutor(max_workers=32, thread_name_prefix="kate-read-call")
+        # the threads that check for changes and apply them (`_catch_up`): their own, so that a check is
+        # never queued behind threads waiting on a page fetch; one applies, the others return at once
+        self._index_calls = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kate-index-call")
 
     @classmethod
     def load(cls, settings: Settings) -> KnowledgeAnswerer:
@@ -416,7 +419,7 @@ class KnowledgeAnswerer:
     ) -> Outcome:
         snapshot = None
         if self.live is not None:
-            snapshot = await loop.run_in_executor(None, self._catch_up)
+            snapshot = await loop.run_in_executor(self._index_calls, self._catch_up)
         if snapshot is not None:
             return await self._answer_indexed(loop, question, employee, snapshot, rest_only)
         reading = await loop.run_in_executor(
@@ -472,7 +475,7 @@ class KnowledgeAnswerer:
             fetches = self.knowledge.fetch_in_background(due)
             await loop.run_in_executor(None, lambda: wait(fetches, timeout=self.fetch_budget_s))
             if any(f.done() for f in fetches):
-                snapshot = await loop.run_in_executor(None, self._catch_up) or snapshot
+                snapshot = await loop.run_in_executor(self._index_calls, self._catch_up) or snapshot
         reading, ranking, matches = await loop.run_in_executor(
             self._model_thread, self._search, question, snapshot, employee
         )
@@ -683,6 +686,7 @@ class KnowledgeAnswerer:
             self.refresher.stop()
         self._model_thread.shutdown(wait=False, cancel_futures=True)
         self._read_calls.shutdown(wait=False, cancel_futures=True)
+        self._index_calls.shutdown(wait=False, cancel_futures=True)
         if isinstance(self.reader, BatchingReader):
             self.reader.close()
         self.knowledge.close()
