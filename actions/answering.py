@@ -453,12 +453,14 @@ class KnowledgeAnswerer:
         return outcome
 
     def _catch_up(self) -> Snapshot | None:
-        """The index with the changes noted so far, or the current one while another thread applies them
-        (None while the first load runs: the per-question path). Not on the model thread: rebuilding the
-        index after a change takes about a second at 50,000 passages, and other questions' ranking and
-        reading must not queue behind it; only the changed pages' new passages are encoded there."""
+        """The index with the changes noted before this question (None while the first load runs: the
+        per-question path). When another thread is applying them, the question waits for it, up to the
+        fetch budget, then takes the index as it is: a page added a moment ago is read, and a mass
+        import does not hold questions. Not on the model thread: rebuilding the index takes about half a
+        second at 50,000 passages, and other questions' ranking must not queue behind it; only the
+        changed pages' new passages are encoded there, a piece at a time."""
         assert self.live is not None
-        return self.live.catch_up(wait=False)
+        return self.live.catch_up(wait_s=self.fetch_budget_s)
 
     async def _answer_indexed(
         self,

@@ -231,15 +231,25 @@ class LiveIndex:
             )
             return snapshot
 
-    def catch_up(self, limit: int = CATCH_UP_PAGES, wait: bool = True) -> Snapshot | None:
+    def catch_up(
+        self, limit: int = CATCH_UP_PAGES, wait: bool = True, wait_s: float | None = None
+    ) -> Snapshot | None:
         """Apply the changes noted since the last call (at most `limit` pages) and return the snapshot.
-        `wait=False`: when another thread is loading or catching up, return the current snapshot at once
-        (None before the first load)."""
+        `wait=False`: when another thread is loading (None before the first load) or applying changes,
+        return the current snapshot at once. `wait_s`: when changes are waiting and another thread is
+        applying them, wait for it up to this long, then return the snapshot as it is; so a question
+        sees a page added just before it, and waits for a mass import no longer than that."""
         if self._applied < 0:
-            if not wait and self._lock.locked():
+            if (not wait or wait_s is not None) and self._lock.locked():
                 return self.snapshot
             return self.load()
-        if not self._lock.acquire(blocking=wait):
+        if wait_s is not None:
+            if self.changes.version() <= self._applied:
+                return self.snapshot  # nothing new: no wait, whoever holds the lock
+            acquired = self._lock.acquire(timeout=max(wait_s, 0.0))
+        else:
+            acquired = self._lock.acquire(blocking=wait)
+        if not acquired:
             return self.snapshot
         try:
             version = self.changes.version()
@@ -253,8 +263,9 @@ class LiveIndex:
                 found = whole or self.changes.since(last - 1, last, MAX_SOURCES)
                 upto = found[-1][1]
             changed = self._apply([url for url, _ in found])
-            self._applied = upto
-            return self._snapshot() if changed or self.snapshot is None else self.snapshot
+            snapshot = self._snapshot() if changed or self.snapshot is None else self.snapshot
+            self._applied = upto  # after the snapshot: a question that sees it applied finds it there
+            return snapshot
         finally:
             self._lock.release()
 
