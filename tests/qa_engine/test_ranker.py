@@ -23,6 +23,17 @@ def model_dir(tmp_path_factory):
     return folder
 
 
+def index_loaded(answerer, poll_s: float) -> None:
+    """Start the action server's index in the background and wait for its first load."""
+    import time
+
+    answerer.index_in_background(poll_s=poll_s)
+    deadline = time.monotonic() + 30
+    while answerer.live.snapshot is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answerer.live.snapshot is not None
+
+
 def passages() -> list[Passage]:
     texts = ["leave days holiday", "salary paid month", "office address badge", "remote week laptop"]
     return [Passage(t, url=f"http://hr.example/{i}", title=f"p{i}", id=f"p{i}") for i, t in enumerate(texts)]
@@ -298,11 +309,7 @@ def test_the_action_server_answers_from_its_index_and_keeps_it_fresh_without_que
             knowledge, reader, ranker, model_name="m", rank_top=500, fetch_budget_s=5
         )
         try:
-            answerer.index_in_background(poll_s=0.2)
-            deadline = time.monotonic() + 30
-            while answerer.live.snapshot is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert answerer.live.snapshot is not None
+            index_loaded(answerer, poll_s=0.2)
             assert len(answerer.live.snapshot) > 0 and not ranker._memory  # one copy: the index's
 
             outcome = asyncio.run(answerer.answer("leave days", Employee(country="fr")))
@@ -381,19 +388,12 @@ def test_a_question_waits_for_a_change_being_applied_up_to_the_fetch_budget(
 
             return SlowSnapshot
 
-        def loaded(answerer: KnowledgeAnswerer, poll_s: float) -> None:
-            answerer.index_in_background(poll_s=poll_s)
-            deadline = time.monotonic() + 30
-            while answerer.live.snapshot is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert answerer.live.snapshot is not None
-
         # the poller applies an edit (1 s); a question asked meanwhile waits for it and reads the edit
         answerer = KnowledgeAnswerer(
             knowledge, reader, ranker, model_name="m", rank_top=500, fetch_budget_s=5
         )
         try:
-            loaded(answerer, poll_s=0.1)
+            index_loaded(answerer, poll_s=0.1)
             monkeypatch.setattr(live_index, "Snapshot", slow(1.0))
             edit("Expense claims go to form HR-204.")
             assert rebuilding.wait(10)
@@ -408,7 +408,7 @@ def test_a_question_waits_for_a_change_being_applied_up_to_the_fetch_budget(
             knowledge, reader, ranker, model_name="m", rank_top=500, fetch_budget_s=0.3
         )
         try:
-            loaded(answerer, poll_s=600)  # no poll: the first question applies the edit
+            index_loaded(answerer, poll_s=600)  # no poll: the first question applies the edit
             monkeypatch.setattr(live_index, "Snapshot", slow(3.0))
             rebuilding.clear()
             edit("Expense claims go to form HR-305.")
