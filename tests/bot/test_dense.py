@@ -17,6 +17,8 @@ MESSAGES = [
     "年次有給休暇は何日もらえますか？",
     "Where is the cafeteria of the Lyon office?",
 ]
+# A button's payload: Rasa takes its intent from it, so it gets no vector; a typed slash is still words.
+PAYLOADS = ['/feedback{"vote":"up","answer_id":"a1b2"}', "/greet", "/how many days of leave?"]
 
 # Runs in .venv-rasa: the component as Rasa's graph creates it, on real Messages.
 SCRIPT = """
@@ -36,7 +38,8 @@ featurizer.process(messages)
 out = []
 for m in messages:
     sequence, sentence = m.get_dense_features("text")
-    out.append({"sequence": sequence is not None, "sentence": sentence.features.tolist()})
+    out.append({"sequence": sequence is not None,
+                "sentence": None if sentence is None else sentence.features.tolist()})
 print(json.dumps({"features": out}))
 """
 
@@ -46,7 +49,7 @@ def test_dense_features_in_rasas_environment_match_the_ranker_and_cross_language
     encoder = nlu_encoder(settings)  # exported by `kate up` already: found, not rebuilt
     result = subprocess.run(
         [str(rasa_venv(settings) / "bin" / "python"), "-c", SCRIPT, str(BOT_DIR), str(encoder),
-         json.dumps(MESSAGES)],
+         json.dumps(MESSAGES + PAYLOADS)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -55,6 +58,8 @@ def test_dense_features_in_rasas_environment_match_the_ranker_and_cross_language
     assert missing and "KATE_NLU_ENCODER" in missing and "-missing" in missing  # a clear error, not a crash
 
     assert all(not f["sequence"] for f in features)  # sentence features only: a linear SVM needs no more
+    features, payloads = features[: len(MESSAGES)], features[len(MESSAGES) :]
+    assert [p["sentence"] is None for p in payloads] == [True, True, False]
     vectors = np.array([f["sentence"][0] for f in features], dtype=np.float32)
     assert vectors.shape == (4, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
