@@ -202,6 +202,8 @@ class KnowledgeAnswerer:
         batch_wait_ms: float = 5.0,
         read_cache: int = 0,
         read_tokens: int = 0,
+        read_tokens_busy: int = 0,
+        read_behind_s: float = 1.0,
     ) -> None:
         self.knowledge = knowledge
         self.remote = isinstance(reader, RemoteReader)
@@ -224,7 +226,10 @@ class KnowledgeAnswerer:
         self.rank_margin = rank_margin  # read only the passages this close to the best one (0: rank_top)
         self.first_reading = first_reading  # None: every ranked passage in one reading
         self.read_tokens = read_tokens  # at most this many passage tokens read per question (0: no bound)
-        self._count_tokens = _token_counter(ranker, read_tokens)
+        # ...and while the reader is behind by `read_behind_s` or more (0: as always): see `_bound`
+        self.read_tokens_busy = read_tokens_busy
+        self.read_behind_s = read_behind_s
+        self._count_tokens = _token_counter(ranker, max(read_tokens, read_tokens_busy))
         self.conflict_margin = conflict_margin  # 0 (tests, tools): no conflicts flagged
         self.audience_margin = audience_margin
         self.structure = StructureMatcher(ranker, faq_min_similarity)  # FAQ pairs, list headings, tables
@@ -278,6 +283,8 @@ class KnowledgeAnswerer:
             batch_wait_ms=settings.qa_batch_wait_ms,
             read_cache=settings.read_cache,
             read_tokens=settings.read_tokens,
+            read_tokens_busy=settings.read_tokens_busy,
+            read_behind_s=settings.read_behind,
         )
         answerer.verified = VerifiedMatcher(
             VerifiedAnswers(knowledge.cache.r, settings.redis_prefix),
@@ -535,6 +542,25 @@ class KnowledgeAnswerer:
             question, passages, vectors
         )
 
+    def _bound(self) -> int:
+        """The most passage tokens this question's reading may have (0: no bound): `read_tokens`, or the
+        tighter `read_tokens_busy` while the questions of the latest reader call waited `read_behind_s`
+        or more for it.
+
+        Why: on a small CPU, a crowd asking different things fills the reading queue, and a full queue
+        grows until the answer budget runs out. Reading fewer passages while it is full empties it: 50
+        employees on AVX2 code paths went from p95 5.1 s to 2.2 s with 320 tokens (docs/benchmarks.md),
+        at the cost of a few answers (of the demo intranet's 51 questions read at 320 tokens, 42 right
+        against 44; of the Lumen test intranet's 49, 22 both ways), paid only while the reader is behind.
+        A reader service (`KATE_QA_URL`) scales out instead: its readings are never shortened."""
+        waited = getattr(self.reader, "behind_s", 0.0)
+        if self.read_tokens_busy > 0 and waited > 0 and waited >= self.read_behind_s:
+            metrics = getattr(self.reader, "metrics", None)
+            if metrics is not None:
+                metrics.shortened()
+            return min(self.read_tokens or self.read_tokens_busy, self.read_tokens_busy)
+        return self.read_tokens
+
     def _rank(
         self,
         question: str,
@@ -549,8 +575,9 @@ class KnowledgeAnswerer:
         assert self.ranker is not None
         sims = vectors @ self.ranker.query_vectors([question])[0]
         ranking = sure_cut(rank_by(sims, passages, self.rank_top, order), self.rank_margin)
-        if self._count_tokens is not None:
-            ranking = token_cut(ranking, self.read_tokens, self._count_tokens(ranking.passages))
+        bound = self._bound()
+        if self._count_tokens is not None and bound > 0:
+            ranking = token_cut(ranking, bound, self._count_tokens(ranking.passages))
         own = [i for i, p in enumerate(passages) if p.url in preferred]
         if own:
             extra = rank_by(

@@ -135,6 +135,8 @@ class Settings:
     read_sure: float  # the calibrated confidence that makes the first reading enough (0: read all at once)
     read_cache: int  # readings remembered (same question, same passages: same spans, no forward pass)
     read_tokens: int  # at most this many passage tokens read per question (0: no bound)
+    read_tokens_busy: int  # the bound while the reader is behind (0: the same as read_tokens)
+    read_behind: float  # seconds questions waited for the reader that make it behind
     rasa_port: int
     actions_port: int
     answer_budget: float  # seconds the bot may spend on one intranet answer (fetch + rank + read)
@@ -261,6 +263,8 @@ class Settings:
             read_sure=_float("KATE_READ_SURE", get("KATE_READ_SURE", "0.4"), allow_zero=True),
             read_cache=_count("KATE_READ_CACHE", get("KATE_READ_CACHE", "2048")),
             read_tokens=_count("KATE_READ_TOKENS", get("KATE_READ_TOKENS", "640")),
+            read_tokens_busy=_count("KATE_READ_TOKENS_BUSY", get("KATE_READ_TOKENS_BUSY", "320")),
+            read_behind=_float("KATE_READ_BEHIND", get("KATE_READ_BEHIND", "0.25")),
             rasa_port=_positive_int("KATE_RASA_PORT", get("KATE_RASA_PORT", "5005")),
             actions_port=_positive_int("KATE_ACTIONS_PORT", get("KATE_ACTIONS_PORT", "5055")),
             answer_budget=_float("KATE_ANSWER_BUDGET", get("KATE_ANSWER_BUDGET", "20")),

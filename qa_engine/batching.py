@@ -102,6 +102,7 @@ class BatchingReader:
         self.nice = nice
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._pending = 0  # jobs asked for and not answered yet (queued or being read)
+        self._last_wait = 0.0  # the longest wait of the questions in the latest reader call
         self._pending_lock = threading.Lock()
         self.cached = cached
         # key -> each answer with its passage's position in the call (least recently used first)
@@ -159,6 +160,12 @@ class BatchingReader:
         """Whether other questions are being read or wait for it: a question asked now waits for them."""
         return self._pending > 0
 
+    @property
+    def behind_s(self) -> float:
+        """How far behind reading is: the longest a question of the latest reader call waited for it,
+        while questions are waiting or being read (0 when none is)."""
+        return self._last_wait if self._pending > 0 else 0.0
+
     def close(self) -> None:
         self._queue.put(None)
         self._worker.join(timeout=5)
@@ -205,6 +212,7 @@ class BatchingReader:
     def _read(self, jobs: list[_Job]) -> None:
         started = time.perf_counter()
         waits = [started - j.queued_at for j in jobs]
+        self._last_wait = max(waits)
         try:
             results = self.reader.answer_many(  # type: ignore[attr-defined]
                 [(j.question, j.passages) for j in jobs],

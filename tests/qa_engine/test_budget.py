@@ -67,7 +67,7 @@ def test_tokens_are_counted_from_many_threads_while_the_model_tokenizer_is_recon
     assert not errors, errors[:3]
 
 
-def test_the_action_server_reads_at_most_the_bound(tmp_path, redis_client):
+def test_the_action_server_reads_at_most_the_bound(tmp_path, redis_client, monkeypatch):
     """Through the answerer: with a bound, the passages read after the best 2 add up to at most the bound
     in tokens, and fewer passages are read than with none; the answer still comes from a read passage."""
     from servers import FixtureServer
@@ -77,6 +77,7 @@ def test_the_action_server_reads_at_most_the_bound(tmp_path, redis_client):
     from knowledge.cache import PageCache, VectorCache
     from knowledge.library import FetchLimits, Knowledge
     from knowledge.sources import SourceRegistry
+    from qa_engine.batching import BatchingReader
 
     folder = tiny_model_folder(tmp_path / "model", WORDS + " query passage")
     reader = Reader(ReaderConfig(model=str(folder)))
@@ -105,3 +106,25 @@ def test_the_action_server_reads_at_most_the_bound(tmp_path, redis_client):
             passages_read[bound] = [p for ps in read for p in ps]
         assert sum(count(passages_read[60][2:])) <= 60
         assert len(passages_read[60]) < len(passages_read[0])
+
+        # The bound while the reader is behind (KATE_READ_TOKENS_BUSY): none while it keeps up...
+        def ask(behind: float) -> tuple[list[Passage], float]:
+            answerer = KnowledgeAnswerer(
+                knowledge, reader, ranker, model_name="m", rank_top=20, fetch_budget_s=5,
+                read_tokens=0, read_tokens_busy=60, read_behind_s=0.25,
+            )  # fmt: skip
+            try:
+                read.clear()
+                monkeypatch.setattr(BatchingReader, "behind_s", property(lambda self: behind))
+                outcome = asyncio.run(answerer.answer("annual leave days", Employee()))
+            finally:
+                answerer.close()
+            assert outcome.status in ("answered", "unsure")
+            return [p for ps in read for p in ps], answerer.reader.metrics.counters[
+                "kate_reader_shortened_total"
+            ]
+
+        assert ask(0.1) == (passages_read[0], 0)
+        # ...and the busy bound once questions waited KATE_READ_BEHIND for the reader, counted in /metrics
+        shortened, counted = ask(0.3)
+        assert (shortened, counted) == (passages_read[60], 1)

@@ -239,6 +239,36 @@ def test_a_batcher_is_busy_while_a_question_is_read_or_waits(local_reader):
     batcher.close()
 
 
+def test_a_batcher_is_behind_by_the_wait_of_its_latest_call_while_questions_wait(local_reader):
+    """What makes the action server read less under load (`KATE_READ_BEHIND`): the longest a question
+    of the latest reader call waited for it, while questions are waiting or being read; 0 when idle."""
+    calls, release = [threading.Event(), threading.Event()], [threading.Event(), threading.Event()]
+
+    class Held:
+        config = local_reader.config
+
+        def answer_many(self, requests, **kw):
+            n = sum(c.is_set() for c in calls)
+            calls[n].set()
+            release[n].wait(30)
+            return local_reader.answer_many(requests, **kw)
+
+    batcher = BatchingReader(Held(), max_wait_ms=0)
+    assert batcher.behind_s == 0.0
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(batcher.answer, *QUESTIONS[0], top_k=2)
+        assert calls[0].wait(30)
+        assert batcher.behind_s < 0.2  # the first question did not wait
+        second = pool.submit(batcher.answer, *QUESTIONS[1], top_k=2)
+        time.sleep(0.4)  # it waits for the first call
+        release[0].set()
+        assert calls[1].wait(30) and batcher.behind_s >= 0.4
+        release[1].set()
+        first.result(timeout=30), second.result(timeout=30)
+    assert batcher.behind_s == 0.0  # nothing waits: not behind, whatever the last call waited
+    batcher.close()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
 def test_a_niced_batcher_reads_at_a_lower_priority_and_its_torch_threads_too(local_reader):
     """The action server's reader thread runs at a lower CPU priority (so a 👍 or Rasa's parsing is not
