@@ -69,6 +69,7 @@ class LoadResult:
     votes_acknowledged: int = 0
     votes_recorded: int = 0
     errors: Counter = field(default_factory=Counter)
+    reading: str = ""  # what the action server's reader did during the run (its /metrics), when it says
 
     @property
     def lost(self) -> int:
@@ -149,6 +150,33 @@ def run_load(
     return result
 
 
+READER_COUNTERS = {
+    "kate_reader_forward_calls_total": "reader calls",
+    "kate_reader_passages_total": "passages read",
+    "kate_reader_remembered_total": "questions answered from a remembered reading",
+    "kate_reader_shortened_total": "questions read shorter while the reader was behind",
+}
+
+
+def reader_counters(url: str) -> dict[str, float] | None:
+    """The action server's reader counters (its `/metrics`), or None when it has none to give (a reader
+    service reads, or an older server): what the server did, not what this process assumes it did."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            text = reply.read(1_000_000).decode("utf-8", "replace")
+    except (urllib.error.URLError, TimeoutError, OSError):
+        return None
+    found = {}
+    for line in text.splitlines()[:1000]:
+        name, _, value = line.partition(" ")
+        if name in READER_COUNTERS:
+            try:
+                found[name] = float(value)
+            except ValueError:
+                continue
+    return found or None
+
+
 def render(r: LoadResult, command: str, setup: str, think_s: tuple[float, float]) -> str:
     def row(kind: str, samples: list[Sample]) -> str:
         times = [s.seconds for s in samples if s.ok]
@@ -178,6 +206,7 @@ def render(r: LoadResult, command: str, setup: str, think_s: tuple[float, float]
         f"{len(r.samples) - ok} errors{why}.  ",
         f"Feedback: {r.votes_acknowledged} votes acknowledged by the bot, {r.votes_recorded} in the feedback "
         f"log: **{r.lost} lost**.",
+        *([f"The action server's reader during the run: {r.reading}."] if r.reading else []),
         "",
         f"<!-- /bench:{SECTION} -->",
     ]
@@ -196,7 +225,14 @@ def bench_load(
     command: str,
 ) -> LoadResult:
     rest_url = f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook"
+    metrics_url = f"http://127.0.0.1:{settings.actions_port}/metrics"
+    before = reader_counters(metrics_url)
     result = run_load(settings, client, rest_url, users, duration_s, think_s)
+    after = reader_counters(metrics_url)
+    if before is not None and after is not None:
+        result.reading = ", ".join(
+            f"{after.get(k, 0) - before.get(k, 0):,.0f} {what}" for k, what in READER_COUNTERS.items()
+        )
     write_section(output, render(result, command, setup, think_s), SECTION)
     times = [s.seconds for s in result.samples if s.ok]
     print(

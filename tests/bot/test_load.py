@@ -38,3 +38,5 @@ def test_bench_load_command_writes_its_section(stack, tmp_path):
     assert run.returncode == 0, run.stderr
     text = output.read_text()
     assert "## Load: 2 simulated employees" in text and "**0 lost**" in text
+    # what the action server's reader did, from its own /metrics, not assumed by the benchmark
+    assert "The action server's reader during the run: " in text and "passages read" in text
