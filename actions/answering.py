@@ -203,7 +203,7 @@ class KnowledgeAnswerer:
         read_cache: int = 0,
         read_tokens: int = 0,
         read_tokens_busy: int = 0,
-        read_behind_s: float = 1.0,
+        read_behind_s: float = 0.25,
     ) -> None:
         self.knowledge = knowledge
         self.remote = isinstance(reader, RemoteReader)
@@ -549,7 +549,7 @@ class KnowledgeAnswerer:
 
         Why: on a small CPU, a crowd asking different things fills the reading queue, and a full queue
         grows until the answer budget runs out. Reading fewer passages while it is full empties it: 50
-        employees on AVX2 code paths went from p95 5.1 s to 2.2 s with 320 tokens (docs/benchmarks.md),
+        employees on AVX2 code paths went from p95 4.8-5.1 s to 2.7-2.8 s (docs/benchmarks.md),
         at the cost of a few answers (of the demo intranet's 51 questions read at 320 tokens, 42 right
         against 44; of the Lumen test intranet's 49, 22 both ways), paid only while the reader is behind.
         A reader service (`KATE_QA_URL`) scales out instead: its readings are never shortened."""
@@ -557,7 +557,7 @@ class KnowledgeAnswerer:
         if self.read_tokens_busy > 0 and waited > 0 and waited >= self.read_behind_s:
             metrics = getattr(self.reader, "metrics", None)
             if metrics is not None:
-                metrics.shortened()
+                metrics.busy_bound()
             return min(self.read_tokens or self.read_tokens_busy, self.read_tokens_busy)
         return self.read_tokens
 

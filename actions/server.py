@@ -6,7 +6,7 @@ models in a process other than the one we warmed up. Kate builds the same app (`
 It adds `/ready`, which answers 200 only once the passage index is loaded too: a readiness probe's
 question (docker/kubernetes/30-actions.yaml), as a replica without its index answers slowly. And
 `/metrics`: the in-process reader's counters in Prometheus' format, as the reader service has them
-(readings, how many questions shared each, queue waits, readings remembered or shortened under load).
+(readings, how many questions shared each, queue waits, readings remembered, or bounded tighter under load).
 """
 
 from __future__ import annotations

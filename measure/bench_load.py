@@ -154,7 +154,7 @@ READER_COUNTERS = {
     "kate_reader_forward_calls_total": "reader calls",
     "kate_reader_passages_total": "passages read",
     "kate_reader_remembered_total": "questions answered from a remembered reading",
-    "kate_reader_shortened_total": "questions read shorter while the reader was behind",
+    "kate_reader_busy_bound_total": "questions read with the busy bound (the reader behind)",
 }
 
 

@@ -57,8 +57,8 @@ class ReaderMetrics:
         "kate_reader_forward_calls_total": "reader calls (each reads the chunks of one or more questions)",
         "kate_reader_passages_total": "passages read",
         "kate_reader_remembered_total": "questions answered from a remembered reading (KATE_READ_CACHE)",
-        "kate_reader_shortened_total": "questions read with fewer passages while the reader was behind "
-        "(KATE_READ_TOKENS_BUSY)",
+        "kate_reader_busy_bound_total": "questions read with at most KATE_READ_TOKENS_BUSY tokens of "
+        "passages, the reader being behind",
     }
 
     def __init__(self) -> None:
@@ -91,9 +91,9 @@ class ReaderMetrics:
         with self._lock:
             self.counters["kate_reader_remembered_total"] += 1
 
-    def shortened(self) -> None:
+    def busy_bound(self) -> None:
         with self._lock:
-            self.counters["kate_reader_shortened_total"] += 1
+            self.counters["kate_reader_busy_bound_total"] += 1
 
     def batch(self, requests: int, passages: int, waits: Sequence[float]) -> None:
         with self._lock:

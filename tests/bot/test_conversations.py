@@ -308,4 +308,4 @@ def test_the_action_server_reports_its_readings_in_prometheus_format(stack):
             if line.startswith("kate_reader_") and not line.startswith("#")
         }
     assert counters["kate_reader_forward_calls_total"] >= 1 and counters["kate_reader_passages_total"] >= 2
-    assert "kate_reader_shortened_total" in counters and "kate_reader_remembered_total" in counters
+    assert "kate_reader_busy_bound_total" in counters and "kate_reader_remembered_total" in counters

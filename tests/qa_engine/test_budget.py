@@ -121,7 +121,7 @@ def test_the_action_server_reads_at_most_the_bound(tmp_path, redis_client, monke
                 answerer.close()
             assert outcome.status in ("answered", "unsure")
             return [p for ps in read for p in ps], answerer.reader.metrics.counters[
-                "kate_reader_shortened_total"
+                "kate_reader_busy_bound_total"
             ]
 
         assert ask(0.1) == (passages_read[0], 0)
