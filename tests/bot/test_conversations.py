@@ -297,15 +297,14 @@ def test_the_action_server_reports_its_readings_in_prometheus_format(stack):
     """/metrics: the in-process reader's counters, after the questions this module asked (some read)."""
     import urllib.request
 
+    from measure.bench_load import reader_counters
+
     url = f"http://127.0.0.1:{stack.env['KATE_ACTIONS_PORT']}/metrics"
     (reply,) = stack.say("Above what value must a gift be declared?")
     assert "50 euros" in reply["text"]  # read from the code of conduct
     with urllib.request.urlopen(url, timeout=10) as reply:
         assert reply.headers["Content-Type"].startswith("text/plain")
-        counters = {
-            line.split()[0]: float(line.split()[1])
-            for line in reply.read().decode().splitlines()
-            if line.startswith("kate_reader_") and not line.startswith("#")
-        }
+    counters = reader_counters(url)  # what `kate bench load` reads of it
+    assert counters is not None
     assert counters["kate_reader_forward_calls_total"] >= 1 and counters["kate_reader_passages_total"] >= 2
     assert "kate_reader_busy_bound_total" in counters and "kate_reader_remembered_total" in counters
