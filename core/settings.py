@@ -144,6 +144,7 @@ class Settings:
     # chosen with the reader's calibration (`kate qa calibrate`)
     answer_min_confidence: float | None
     max_question_chars: int  # longer messages are refused with a clear reply, not read
+    conversation_days: int  # Rasa forgets a conversation this long after its last message (0: never)
     answer_ttl: float  # seconds a rated answer stays votable (its 👍/👎 buttons)
     console_language: str  # en | fr | ja: the admin console's language; "" = each browser's own
     hr_contact: str  # the contact Kate gives when the console has none: mail, http(s) URL and/or phone
@@ -274,6 +275,7 @@ class Settings:
             max_question_chars=_positive_int(
                 "KATE_MAX_QUESTION_CHARS", get("KATE_MAX_QUESTION_CHARS", "1000")
             ),
+            conversation_days=_count("KATE_CONVERSATION_DAYS", get("KATE_CONVERSATION_DAYS", "30")),
             answer_ttl=_float("KATE_ANSWER_TTL", get("KATE_ANSWER_TTL", str(30 * 86400))),
             console_language=_choice("", "en", "fr", "ja")(
                 "KATE_CONSOLE_LANGUAGE", get("KATE_CONSOLE_LANGUAGE", "")

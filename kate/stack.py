@@ -126,6 +126,8 @@ def plan(
         "KATE_ACTIONS_URL": f"http://127.0.0.1:{settings.actions_port}/webhook",
         # the NLU's message guard (bot/components/guard.py) runs in Rasa's process and reads it there
         "KATE_MAX_QUESTION_CHARS": str(settings.max_question_chars),
+        # and its tracker store (bot/tracker_store.py) this one
+        "KATE_CONVERSATION_DAYS": str(settings.conversation_days),
     }
     services.append(
         Service(
