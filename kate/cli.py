@@ -768,6 +768,26 @@ def cmd_bench_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.lost == 0 else 1
 
 
+def cmd_bench_tracker(args: argparse.Namespace, settings: Settings) -> int:
+    from core.local_redis import open_redis
+    from measure.bench_tracker import bench_tracker
+
+    sessions = [int(x) for x in args.sessions.split(",") if x.strip()]
+    if not sessions or min(sessions) < 1 or args.turns < 1:
+        print("kate bench tracker: --sessions and --turns must be whole numbers >= 1", file=sys.stderr)
+        return 2
+    command = f"kate bench tracker --sessions {args.sessions} --turns {args.turns} --repeats {args.repeats}"
+    bench_tracker(
+        settings,
+        open_redis(settings),
+        output=Path(args.output),
+        sizes=[(s, args.turns) for s in sessions],
+        repeats=args.repeats,
+        command=command,
+    )
+    return 0
+
+
 def cmd_bench_cpu(args: argparse.Namespace, settings: Settings) -> int:
     from measure.bench_cpu import bench_cpu
 
@@ -1072,6 +1092,15 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--think", default="2,8", help="seconds between an employee's messages: min,max")
     bl.add_argument("--output", default="docs/benchmarks.md")
     bl.set_defaults(func=cmd_bench_load)
+
+    bt = bench.add_parser(
+        "tracker", help="Rasa's record of a conversation: each message's cost against the history"
+    )
+    bt.add_argument("--sessions", default="1,10,50", help="past sessions of the history, comma-separated")
+    bt.add_argument("--turns", type=int, default=20, help="questions in each past session")
+    bt.add_argument("--repeats", type=int, default=5, help="messages timed for each history")
+    bt.add_argument("--output", default="docs/benchmarks.md")
+    bt.set_defaults(func=cmd_bench_tracker)
 
     bc = bench.add_parser("cpu", help="CPU speed-ups (threads, int8) side by side, with their F1 cost")
     bc.add_argument("--model")

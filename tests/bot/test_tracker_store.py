@@ -9,6 +9,8 @@ import os
 import subprocess
 import uuid
 
+from conftest import KATE
+
 from core.rasa import BOT_DIR, rasa_venv
 from core.settings import Settings
 from knowledge.store import connect
@@ -137,3 +139,24 @@ def test_the_running_bot_keeps_its_conversations_this_way(stack):
     assert [e["event"] for e in stored["events"]][:2] == ["action", "session_started"]
     assert sum(e["event"] == "user" for e in stored["events"]) == 2
     assert 29 * 86_400 < client.ttl(key) <= 30 * 86_400  # `kate up` hands Rasa the default, 30 days
+
+
+def test_bench_tracker_times_both_stores_side_by_side(redis_server, tmp_path):
+    output = tmp_path / "benchmarks.md"
+    done = subprocess.run(
+        [KATE, "bench", "tracker", "--sessions", "1,4", "--turns", "3", "--repeats", "1",
+         "--output", str(output)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| ") and "session" in line]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        "1 session of 3 questions",
+        "4 sessions of 3 questions",
+    ]
+    cells = [[c.strip() for c in r.split("|")[2:-1]] for r in rows]
+    rasa_events = [int(c[0].split()[0].replace(",", "")) for c in cells]
+    kate_events = [int(c[2].split()[0].replace(",", "")) for c in cells]
+    assert rasa_events[1] > rasa_events[0] and kate_events[1] == kate_events[0]  # Kate's: the latest only
+    assert all(float(c[1]) > 0 and float(c[3]) > 0 and c[4].endswith("x**") for c in cells)
+    assert not list(connect(redis_server.url).scan_iter(match="katebench*"))  # its keys are gone
