@@ -85,7 +85,7 @@ def slots_set(events: Sequence[Event]) -> dict[str, Any]:
 def bounded(events: list[Event], most: int = MAX_EVENTS, kept: int = KEPT_EVENTS) -> list[Event]:
     """`events` when there are at most `most`; else the session's opening (session start, the slots
     carried over) and the slots the dropped turns set, then the latest turns, whole (each begins with the
-    employee's message), `kept` events in all or a few more."""
+    employee's message), about `kept` events in all (more only when the latest turn alone is longer)."""
     if len(events) <= most:
         return events
     opening = 0
@@ -93,11 +93,9 @@ def bounded(events: list[Event], most: int = MAX_EVENTS, kept: int = KEPT_EVENTS
         opening += 1
     if opening >= len(events):  # no message at all: nothing to keep turns of
         return events[-kept:]
-    cut = max(opening, len(events) - kept)
-    while cut < len(events) and not isinstance(events[cut], UserUttered):
-        cut += 1  # a turn is kept whole or not at all
-    if cut >= len(events):
-        return events[:opening]
+    starts = [i for i in range(opening, len(events)) if isinstance(events[i], UserUttered)]
+    # a turn is kept whole or not at all, and the latest one always, however long
+    cut = next((i for i in starts if i >= len(events) - kept), starts[-1])
     head = events[:opening]
     restored = [
         SlotSet(name, value, timestamp=events[cut].timestamp)

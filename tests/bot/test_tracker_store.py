@@ -87,6 +87,14 @@ async def main():
     users = [e for e in kept.events if isinstance(e, UserUttered)]
     out["endless_latest"] = [users[-1].text, kept.latest_message.text]
     out["endless_after_opening"] = [e.get("event") for e in dicts(kept.events)[4:8]]
+
+    # a last turn longer than the bound on its own: kept whole, with its message
+    long = session("en") + turn(0) + [UserUttered("a long one", timestamp=tick())]
+    long += [BotUttered(f"part {i}", timestamp=tick(0.01)) for i in range(2 * MAX_EVENTS)]
+    await kate.save(DialogueStateTracker.from_events("long", long, domain.slots))
+    kept = await kate.retrieve("long")
+    out["long_turn"] = [kept.latest_message.text, len(kept.events), len(long),
+                        [e.get("event") for e in dicts(kept.events)[:2]]]
     print(json.dumps(out))
 
 asyncio.run(main())
@@ -123,6 +131,9 @@ def test_a_conversation_keeps_its_latest_session_bounded_and_expires(redis_serve
     # the session's opening, the two slots restored, then whole turns, each from the employee's message
     assert out["endless_after_opening"] == ["slot", "slot", "user", "action"]
     assert out["endless_latest"] == ["question 299", "question 299"]
+    text, kept, total, opening = out["long_turn"]
+    assert text == "a long one" and opening == ["action", "session_started"]
+    assert kept == total - 5 + 1  # the first turn dropped, the slot it set restored
 
 
 def test_zero_days_keeps_a_conversation(redis_server):
