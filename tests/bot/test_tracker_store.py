@@ -49,9 +49,8 @@ def dicts(events):
     return [e.as_dict() for e in events]
 
 async def main():
-    kate = KateTrackerStore(
-        domain, host="127.0.0.1", port=port, db=db, password="", key_prefix="kate-tracker")
-    rasa = RedisTrackerStore(domain, host="127.0.0.1", port=int(port), db=int(db), key_prefix="kate-tracker")
+    kate = KateTrackerStore(domain, host="127.0.0.1", port=port, db=db, password="")
+    rasa = RedisTrackerStore(domain, host="127.0.0.1", port=int(port), db=int(db))
     out = {}
 
     # three sessions of history, then a new message in the latest one, through each store
