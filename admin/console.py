@@ -31,6 +31,8 @@ from .feedback_view import question_key
 from .security import Sessions, admin_password_hash, parse_trusted_proxies
 
 MAX_IMPORT_CHARS = 1_000_000
+SOURCES_PER_PAGE = 50  # rows of the Sources page: a company's 50,000 pages are searched and paged
+MAX_QUERY_CHARS = 200
 _URL_LINE = re.compile(r"^\S+://\S+$")
 
 
@@ -81,6 +83,24 @@ class SourceView:
         return "unchanged" if st.not_modified else f"ok ({st.http_status})"
 
 
+@dataclass
+class SourceList:
+    """One page of the Sources page: the sources matching `query` (every source when empty)."""
+
+    views: list[SourceView]
+    matching: int  # sources that match the query
+    total: int  # sources in all
+    page: int
+    pages: int
+    query: str = ""
+
+
+def matches(source: Source, words: list[str]) -> bool:
+    """Whether every word is in the source's URL, title, language or tags (case folded)."""
+    text = " ".join([source.url, source.title, source.language, *source.tags]).casefold()
+    return all(word in text for word in words)
+
+
 class Console:
     """The admin console's state: the knowledge layer, the logs, the sessions and the admin account."""
 
@@ -115,7 +135,24 @@ class Console:
         return self.knowledge.curation
 
     def sources(self) -> list[SourceView]:
-        sources = self.registry.list()
+        """Every source (the API's list, the verify page's choices)."""
+        return self._views(self.registry.list())
+
+    def source_list(self, query: str = "", page: int = 1, per_page: int = SOURCES_PER_PAGE) -> SourceList:
+        """One page of sources, in the order they were added, matching `query` (words that must all be
+        in the URL, title, language or tags). Without a query only the page's records are read: the
+        page's cost does not grow with the intranet (a search reads every record once)."""
+        words = query[:MAX_QUERY_CHARS].casefold().split()
+        total = self.registry.count()
+        found = [s for s in self.registry.list() if matches(s, words)] if words else None
+        matching = total if found is None else len(found)
+        pages = max(1, -(-matching // per_page))
+        page = min(max(1, page), pages)
+        start = (page - 1) * per_page
+        shown = self.registry.page(start, per_page) if found is None else found[start : start + per_page]
+        return SourceList(self._views(shown), matching, total, page, pages, query[:MAX_QUERY_CHARS])
+
+    def _views(self, sources: list[Source]) -> list[SourceView]:
         pages = self.knowledge.cache.get_many([s.url for s in sources])
         demoted = self.curation.demoted_urls()
         hidden = Counter(h.url for h in self.curation.hidden())

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -22,6 +22,7 @@ from knowledge.verified import VerifiedError
 
 from .analytics import bars_svg, rate_svg
 from .api import csv_response, set_session_cookie
+from .console import MAX_QUERY_CHARS, Console
 from .deps import check_form_csrf, client_address, console, page_session, session_of
 from .feedback_view import FeedbackQuery, review
 from .i18n import COOKIE, LANGUAGE_NAMES, console_language, translator
@@ -124,8 +125,20 @@ def home() -> Response:
 
 # -- sources -----------------------------------------------------------------------------------------------
 @router.get("/sources", response_class=HTMLResponse)
-def sources_page(request: Request, session: Session = Depends(page_session)) -> Response:
-    return render(request, "sources.html", session, sources=console(request).sources(), form={}, error="")
+def sources_page(
+    request: Request, q: str = Query("", max_length=MAX_QUERY_CHARS),
+    page: int = Query(1, ge=1, le=1_000_000), session: Session = Depends(page_session),
+) -> Response:  # fmt: skip
+    return render(request, "sources.html", session, **listing(console(request), q, page), form={}, error="")
+
+
+def listing(c: Console, query: str = "", page: int = 1) -> dict:
+    """The Sources page's table: one page of sources, and its links to the others."""
+    found = c.source_list(query, page)
+    return {
+        "listing": found,
+        "page_link": lambda n: "/admin/sources?" + urlencode({**({"q": query} if query else {}), "page": n}),
+    }
 
 
 @router.post("/sources")
@@ -140,7 +153,7 @@ def add_source(
         c.add(url, title, language, tags, by=session.user)
     except SourceError as exc:
         form = {"url": url, "title": title, "language": language, "tags": tags}
-        return render(request, "sources.html", session, 400, sources=c.sources(), form=form, error=str(exc))
+        return render(request, "sources.html", session, 400, **listing(c), form=form, error=str(exc))
     return back("/admin/sources", "added")
 
 
@@ -156,7 +169,7 @@ def import_sources(
     except SourceError as exc:
         added, problems = 0, [str(exc)]
     return render(
-        request, "sources.html", session, sources=c.sources(), form={}, error="",
+        request, "sources.html", session, **listing(c), form={}, error="",
         imported={"added": added, "problems": problems[:100], "more": max(0, len(problems) - 100)},
     )  # fmt: skip
 

@@ -159,6 +159,23 @@ class SourceRegistry:
         sources = [_from_hash(raw) for raw in rows if raw]
         return [s for s in sources if s.enabled] if enabled_only else sources
 
+    def count(self) -> int:
+        with guarded(self.r):
+            return int(self.r.zcard(self._order))
+
+    def page(self, offset: int, limit: int) -> list[Source]:
+        """Sources `offset` to `offset + limit - 1` in the order they were added: a console page reads
+        its 50 records, not the 50,000 of a large intranet."""
+        if limit <= 0:
+            return []
+        with guarded(self.r):
+            urls = self.r.zrange(self._order, max(0, offset), max(0, offset) + limit - 1)
+            pipe = self.r.pipeline(transaction=False)
+            for url in urls:
+                pipe.hgetall(self._key(url))
+            rows = pipe.execute()
+        return [_from_hash(raw) for raw in rows if raw]
+
     # writing
     def add(
         self,

@@ -233,6 +233,37 @@ def test_feedback_page_and_csv_export_match_the_filters(app, feedback):
     assert api["total"] == 3 and api["gaps"][0]["downvotes"] == 2
 
 
+def test_the_sources_page_is_paged_and_searched_at_any_size(app, redis_client):
+    """A company with thousands of pages gets 50 rows a page and a search, not one page of them all."""
+    registry = SourceRegistry(redis_client)
+    for i in range(120):
+        registry.add(f"https://intranet.example/p/{i}", language="ja" if i % 10 == 0 else "en",
+                     tags=["paris"] if i == 7 else [])  # fmt: skip
+    client, _ = logged_in(app)
+
+    def rows(page) -> list[str]:
+        return re.findall(r'data-source-id="[^"]+"', page.text)
+
+    first = client.get("/admin/sources")
+    assert len(rows(first)) == 50 and "Page 1 of 3" in first.text and "120 sources." in first.text
+    assert 'href="/admin/sources?page=2" rel="next"' in first.text and 'rel="prev"' not in first.text
+    last = client.get("/admin/sources", params={"page": 3})
+    assert len(rows(last)) == 20 and "https://intranet.example/p/119" in last.text
+    assert 'href="/admin/sources?page=2" rel="prev"' in last.text
+    assert len(rows(client.get("/admin/sources", params={"page": 99}))) == 20  # past the end: the last page
+
+    found = client.get("/admin/sources", params={"q": "P/11"})  # case folded; /p/11 and /p/110../p/119
+    assert len(rows(found)) == 11 and "11 of 120 sources match." in found.text
+    assert len(rows(client.get("/admin/sources", params={"q": "ja p/1"}))) == 3  # every word: 10, 100, 110
+    assert "https://intranet.example/p/7<" in client.get("/admin/sources", params={"q": "paris"}).text
+    none = client.get("/admin/sources", params={"q": "nowhere", "lang": "fr"})
+    assert len(rows(none)) == 0 and "Aucune source ne correspond." in none.text
+    paged = client.get("/admin/sources", params={"q": "example", "page": 2, "lang": "ja"})
+    assert "120件中120件" in paged.text
+    assert 'href="/admin/sources?q=example&amp;page=3" rel="next"' in paged.text
+    assert client.get("/admin/sources", params={"q": "x" * 201}).status_code == 422
+
+
 def test_console_pages_say_when_redis_is_down(app, redis_server):
     client, _ = logged_in(app)
     redis_server.stop()
