@@ -3,10 +3,10 @@
 Why: the widget keeps an employee's conversation id in the browser for as long as they use Kate, so one
 conversation holds every session of months of questions. Rasa 3.6's Redis store keeps them all, and on
 every message it reads the whole history back, decodes it, merges it with the current session event by
-event (comparing each new event with every stored one) and writes it all again: 11 ms a message for one
-session of 20 questions, 185 ms after 10 such sessions and about 1 s after 50 (measured on 2 AMD EPYC
-cores, docs/benchmarks.md). That time is spent on Rasa's one event loop, where every other employee's
-message, a 👍 included, waits for it.
+event (comparing each new event with every stored one) and writes it all again: 13 ms a message for one
+session of 20 questions, 265 ms after 10 such sessions and 1.5 s after 50, against 5 ms with this store
+whatever the history (`kate bench tracker` on 2 AMD EPYC cores, docs/benchmarks.md). That time is spent
+on Rasa's one event loop, where every other employee's message, a 👍 included, waits for it.
 
 Rasa itself only ever reads the latest session back (`retrieve`), and Kate keeps what it needs from
 past answers in its own keys (answers, votes, the feedback log), so this store writes the latest session
