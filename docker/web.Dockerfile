@@ -9,7 +9,7 @@ RUN npm ci --omit=dev --ignore-scripts
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 KATE_HOME=/var/lib/kate KATE_SOURCES_FILE=/app/docker/sources.yml
-ARG WEB_PACKAGES="requests beautifulsoup4 charset-normalizer numpy redis trafilatura lxml pyyaml py3langid fastapi uvicorn jinja2 python-multipart"
+ARG WEB_PACKAGES="requests beautifulsoup4 charset-normalizer numpy redis hiredis trafilatura lxml pyyaml py3langid fastapi uvicorn jinja2 python-multipart"
 RUN pip install --no-cache-dir $WEB_PACKAGES
 WORKDIR /app
 COPY pyproject.toml README.md ./

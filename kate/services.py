@@ -109,16 +109,22 @@ def wait_healthy(service: Service, proc: subprocess.Popen) -> None:
 
 def stop(pid: int, grace_s: float = 10.0) -> None:
     """SIGTERM the process group, then SIGKILL what is left after `grace_s`."""
-    if not alive(pid):
-        return
+    stop_all([pid], grace_s)
+
+
+def stop_all(pids: list[int], grace_s: float = 10.0) -> None:
+    """`stop` for several process groups at once: all are asked together, so stopping Kate's four
+    services takes the slowest one's time (at most `grace_s` + 5 s), not the sum of theirs."""
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not alive(pid):
+        left = [pid for pid in pids if alive(pid)]
+        if not left:
             return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while any(alive(pid) for pid in left) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 @dataclass

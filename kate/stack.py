@@ -22,7 +22,7 @@ from core.rasa import BOT_DIR, nlu_encoder, rasa_env, rasa_venv
 from core.settings import Settings, mask_url
 from knowledge.store import describe
 
-from .services import RunState, Service, ServiceError, alive, healthy, log_tail, start, stop, wait_healthy
+from .services import RunState, Service, ServiceError, alive, healthy, log_tail, start, stop_all, wait_healthy
 
 BOT_INPUTS = ("config.yml", "domain.yml", "data", "components")
 
@@ -269,9 +269,9 @@ def down(settings: Settings, quiet: bool = False) -> int:
         if not quiet:
             print("Kate is not running")
         return 0
-    for service in reversed(state.services):
-        stop(service.pid)
-        if not quiet:
+    stop_all([service.pid for service in reversed(state.services)])
+    if not quiet:
+        for service in reversed(state.services):
             print(f"stopped {service.name}")
     if state.redis_started:
         stop_local_redis(state.redis_url)
