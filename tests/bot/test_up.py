@@ -29,9 +29,12 @@ def test_ctrl_c_stops_everything(stack, tmp_path):
         "KATE_WEB_PORT": str(free_port()),
     }
     try:
+        # Ctrl-C in a terminal: SIGINT as the default. A suite started in the background by a script
+        # (`cmd &` in a non-interactive shell) inherits SIGINT ignored, and `kate up` would never see it.
         up = subprocess.Popen(
-            [KATE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+            [KATE, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
         lines = []
         deadline = time.monotonic() + 600
         while not any(line.startswith("Ctrl-C stops everything") for line in lines):
