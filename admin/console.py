@@ -27,7 +27,7 @@ from knowledge.verified import VerifiedAnswer, VerifiedAnswers, find_context
 from qa_engine.types import Passage
 
 from .analytics import Analytics, analytics
-from .feedback_view import question_key
+from .feedback_view import page_window, question_key
 from .security import Sessions, admin_password_hash, parse_trusted_proxies
 
 MAX_IMPORT_CHARS = 1_000_000
@@ -146,9 +146,7 @@ class Console:
         total = self.registry.count()
         found = [s for s in self.registry.list() if matches(s, words)] if words else None
         matching = total if found is None else len(found)
-        pages = max(1, -(-matching // per_page))
-        page = min(max(1, page), pages)
-        start = (page - 1) * per_page
+        page, pages, start = page_window(matching, page, per_page)
         shown = self.registry.page(start, per_page) if found is None else found[start : start + per_page]
         return SourceList(self._views(shown), matching, total, page, pages, query[:MAX_QUERY_CHARS])
 

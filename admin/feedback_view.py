@@ -136,14 +136,20 @@ def matching(log: FeedbackLog, query: FeedbackQuery) -> tuple[list[FeedbackEntry
     return [e for e in recent[:MAX_SCAN] if query.matches(e)], len(recent) > MAX_SCAN
 
 
+def page_window(count: int, page: int, per_page: int) -> tuple[int, int, int]:
+    """(page, pages, first row) of `count` rows shown `per_page` at a time: at least one page, and a page
+    past either end shows the nearest one."""
+    pages = max(1, -(-count // per_page))
+    page = min(max(1, page), pages)
+    return page, pages, (page - 1) * per_page
+
+
 def review(
     log: FeedbackLog, unanswered: UnansweredLog, query: FeedbackQuery, vectors: QuestionVectors | None = None
 ) -> FeedbackPage:
     query = query.checked()
     kept, truncated = matching(log, query)
-    pages = max(1, -(-len(kept) // query.per_page))
-    page = min(query.page, pages)
-    start = (page - 1) * query.per_page
+    page, pages, start = page_window(len(kept), query.page, query.per_page)
     unanswered_kept = [
         u for u in unanswered.latest(MAX_SCAN)
         if query.in_range(u.time) and (not query.language or u.language == query.language)

@@ -150,13 +150,7 @@ class SourceRegistry:
         return _from_hash(raw) if raw else None
 
     def list(self, enabled_only: bool = False) -> list[Source]:
-        with guarded(self.r):
-            urls = self.r.zrange(self._order, 0, MAX_SOURCES - 1)
-            pipe = self.r.pipeline(transaction=False)
-            for url in urls:
-                pipe.hgetall(self._key(url))
-            rows = pipe.execute()
-        sources = [_from_hash(raw) for raw in rows if raw]
+        sources = self.page(0, MAX_SOURCES)
         return [s for s in sources if s.enabled] if enabled_only else sources
 
     def count(self) -> int:
